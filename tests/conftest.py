@@ -1,0 +1,32 @@
+"""Fixtures shared by the whole template suite.
+
+Keep this file small: rendering, installing and serving helpers live in
+``tests/harness.py``; the contract suite has its own ``tests/contract/conftest.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_copier_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the developer's own Copier settings (defaults, trust) out of every test."""
+    settings = tmp_path_factory.getbasetemp() / "copier-settings.yml"
+    settings.touch()
+    monkeypatch.setenv("COPIER_SETTINGS_PATH", str(settings))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full-matrix",
+        action="store_true",
+        default=False,
+        help="run every valid option combination of every framework, not the default sample",
+    )
