@@ -1,0 +1,741 @@
+"""The questionnaire (copier.yml): defaults, validators, the recommendation, disabled choices.
+
+Most tests only need Copier to *ask*: they run the real copier.yml against a copy
+of the questionnaire (copier.yml and templates/_shared/questions/, no git, empty
+framework folders, every file excluded), which takes a fraction of a full
+render and does not depend on the framework templates being written alongside.
+A few tests render the real template from git to show what a user gets.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import shutil
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import copier
+import jinja2
+import pytest
+import yaml
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+
+ALL_FRAMEWORKS = ["fastapi", "drf", "flask", "bottle", "pyramid"]
+
+# QUESTIONS.md, "Answer keys, in the order asked".
+ANSWER_KEYS = [
+    "project_name",
+    "project_slug",
+    "package_name",
+    "description",
+    "author_name",
+    "author_email",
+    "python_version",
+    "project_size",
+    "needs_async",
+    "use_orm",
+    "needs_admin",
+    "framework",
+    "database",
+]
+COMPUTED_KEYS = ["available_frameworks", "recommended_framework", "recommendation_reason"]
+
+# QUESTIONS.md, "The recommendation": the reason of each row, word for word.
+REASONS = {
+    1: "async-first (ASGI), built for many concurrent I/O-bound requests; "
+    "docs and validation from type hints",
+    2: "Django ships an admin UI, ORM, migrations and auth out of the box",
+    3: "the most built-in structure for a large, long-lived codebase with many developers",
+    4: "explicit, flexible configuration that scales from small to large without imposing an ORM",
+    5: "one small dependency, a whole app in a few files: the fastest start",
+    6: "lightweight, huge ecosystem of extensions, minimal boilerplate",
+}
+
+# QUESTIONS.md, the table of disabled choices: the reason each must show.
+ASYNC_REASON = "DRF views are synchronous; Bottle and Pyramid are WSGI-only"
+ADMIN_REASON = "no maintained admin UI for them"
+ORM_REASON = "Django's ORM is part of DRF"
+ASYNC_MESSAGE = f"needs_async: {ASYNC_REASON}. Choose FastAPI or Flask, or answer needs_async=false"
+ADMIN_MESSAGE = (
+    f"needs_admin: {ADMIN_REASON} (Bottle and Pyramid). "
+    "Choose FastAPI, Django REST Framework or Flask, or answer needs_admin=false"
+)
+ORM_MESSAGE = f"use_orm: {ORM_REASON}. Choose another framework, or answer use_orm=true"
+
+
+@pytest.fixture(autouse=True)
+def _copier_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty settings *mapping*: Copier 9.19 rejects an empty settings file (None)."""
+    settings = tmp_path_factory.getbasetemp() / "copier-settings-questions.yml"
+    settings.write_text("{}\n")
+    monkeypatch.setenv("COPIER_SETTINGS_PATH", str(settings))
+
+
+@pytest.fixture(scope="session")
+def questionnaire(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """copier.yml and the macros it imports, copied once into a plain folder."""
+    root = tmp_path_factory.mktemp("questionnaire")
+    shutil.copy2(TEMPLATE_ROOT / "copier.yml", root / "copier.yml")
+    shutil.copytree(
+        TEMPLATE_ROOT / "templates" / "_shared" / "questions",
+        root / "templates" / "_shared" / "questions",
+    )
+    for framework in ALL_FRAMEWORKS:  # `_subdirectory` must exist, even with nothing in it
+        (root / "templates" / framework).mkdir()
+    return root
+
+
+def ask(questionnaire: Path, tmp_path: Path, **data: Any) -> dict[str, Any]:
+    """Answer the questionnaire non-interactively; return every answer, computed ones included."""
+    worker = copier.run_copy(
+        str(questionnaire),
+        str(tmp_path / "dst"),
+        data=data,
+        defaults=True,
+        pretend=True,
+        exclude=["*"],
+        quiet=True,
+    )
+    assert not (tmp_path / "dst").exists()
+    return {key: worker.answers.combined[key] for key in ANSWER_KEYS + COMPUTED_KEYS}
+
+
+def refused(template: Path, dst: Path, **data: Any) -> str:
+    """Run a copy that must be refused; return the error text, after checking nothing was written."""
+    vcs_ref = "HEAD" if (template / ".git").exists() else None
+    with pytest.raises(ValueError) as excinfo:
+        copier.run_copy(
+            str(template), str(dst), data=data, defaults=True, vcs_ref=vcs_ref, quiet=True
+        )
+    assert not dst.exists() or not any(dst.iterdir()), "a refused copy wrote files"
+    return str(excinfo.value)
+
+
+# ---- copier.yml itself ------------------------------------------------------------------
+
+
+def test_questions_are_the_answer_keys_in_order_each_typed_helped_and_defaulted() -> None:
+    config = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
+    questions = {key: value for key, value in config.items() if not key.startswith("_")}
+    asked = [key for key, value in questions.items() if value.get("when") is not False]
+    assert asked == ANSWER_KEYS
+    computed = [key for key, value in questions.items() if value.get("when") is False]
+    assert computed == COMPUTED_KEYS
+    assert list(questions).index("recommendation_reason") < list(questions).index("framework")
+    for key, question in questions.items():
+        assert question.get("type"), key
+        assert "default" in question, key
+        if key in ANSWER_KEYS:
+            assert question.get("help"), key
+    # Free input (str without choices) is always validated.
+    for key in ANSWER_KEYS:
+        if questions[key]["type"] == "str" and "choices" not in questions[key]:
+            assert questions[key].get("validator"), key
+
+
+def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path) -> None:
+    config = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
+    assert "_tasks" not in config
+    assert "_jinja_extensions" not in config
+    assert config["_min_copier_version"] == "9.18"
+    assert config["_subdirectory"] == "templates/{{ framework }}"
+    assert config["_answers_file"] == ".copier-answers.yml"
+    for pattern in ["__pycache__", "*.pyc", ".DS_Store", ".mypy_cache", ".ruff_cache"]:
+        assert pattern in config["_exclude"]
+    # And a copy without unsafe=True (no --trust) goes through.
+    dst = tmp_path / "project"
+    copier.run_copy(str(TEMPLATE_ROOT), str(dst), defaults=True, vcs_ref="HEAD", quiet=True)
+    answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert {key: answers[key] for key in ANSWER_KEYS} == {
+        "project_name": "My API",
+        "project_slug": "my-api",
+        "package_name": "my_api",
+        "description": "My API: a REST API",
+        "author_name": "",
+        "author_email": "",
+        "python_version": "3.11",
+        "project_size": "small",
+        "needs_async": False,
+        "use_orm": True,
+        "needs_admin": False,
+        "framework": "fastapi",
+        "database": "sqlite",
+    }
+    # Computed values are not saved: they are recomputed on every update.
+    assert not set(COMPUTED_KEYS) & set(answers)
+
+
+def test_message_after_copy_lists_the_next_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dst = tmp_path / "my project"
+    copier.run_copy(
+        str(TEMPLATE_ROOT),
+        str(dst),
+        data={"use_orm": True, "needs_admin": True},
+        defaults=True,
+        vcs_ref="HEAD",
+    )
+    captured = capsys.readouterr()
+    message = captured.out + captured.err
+    commands = [
+        f"cd '{dst}'",
+        'git init && git add -A && git commit -m "Initial commit"',
+        "make install",
+        "make migrate",
+        "make createadmin",
+        "make test",
+        "make dev",
+    ]
+    positions = [message.index(command) for command in commands]
+    assert positions == sorted(positions), message
+    assert "http://127.0.0.1:8000/docs" in message
+    assert "copier update" in message  # why the commit matters
+
+
+# ---- defaults derived from earlier answers -----------------------------------------------
+
+
+def test_defaults_of_a_full_render(copie: Any) -> None:
+    result = copie.copy(
+        extra_answers={"project_name": "Café Menü", "author_name": "Zoë"},
+        template_dir=TEMPLATE_ROOT,
+    )
+    assert result.exception is None, result.exception
+    assert result.answers["project_slug"] == "cafe-menu"
+    assert result.answers["package_name"] == "cafe_menu"
+    saved = yaml.safe_load((result.project_dir / ".copier-answers.yml").read_text())
+    assert (saved["project_name"], saved["author_name"]) == ("Café Menü", "Zoë")
+
+
+@pytest.mark.parametrize(
+    ("project_name", "slug", "package"),
+    [
+        ("My API", "my-api", "my_api"),
+        ("Café Menü", "cafe-menu", "cafe_menu"),
+        ("Straße nach Ærø", "strasse-nach-aero", "strasse_nach_aero"),
+        (
+            "Łódź Þing Œuvre Ðað Đuro Øl",
+            "lodz-thing-oeuvre-dad-duro-ol",
+            "lodz_thing_oeuvre_dad_duro_ol",
+        ),
+        ("İstanbul Ĳssel", "istanbul-ijssel", "istanbul_ijssel"),
+        ("Cafe\u0301 decomposed", "cafe-decomposed", "cafe_decomposed"),
+        ("  --Hello__World!!--  ", "hello-world", "hello_world"),
+        ("2024 Report", "api-2024-report", "api_2024_report"),
+        ("!!!", "my-api", "my_api"),
+        ("日本語", "my-api", "my_api"),
+        # A slug that makes an unusable package name gets a usable default.
+        ("Flask", "flask", "flask_api"),
+        ("Test", "test", "test_api"),
+        ("Class", "class", "class_api"),
+        ("Email", "email", "email_api"),
+    ],
+)
+def test_slug_and_package_defaults(
+    questionnaire: Path, tmp_path: Path, project_name: str, slug: str, package: str
+) -> None:
+    answers = ask(questionnaire, tmp_path, project_name=project_name)
+    assert (answers["project_slug"], answers["package_name"]) == (slug, package)
+
+
+def test_package_default_follows_a_given_slug(questionnaire: Path, tmp_path: Path) -> None:
+    answers = ask(questionnaire, tmp_path, project_name="Café", project_slug="order-desk")
+    assert answers["package_name"] == "order_desk"
+
+
+def _expected_ascii(letter: str) -> str:
+    """The ASCII letters a Latin letter stands for: its base letter, or the usual spelling."""
+    special = {"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
+               "þ": "th", "ħ": "h", "ı": "i", "ĳ": "ij", "ĸ": "k", "ŀ": "l", "ŉ": "n",
+               "ŋ": "ng", "ŧ": "t", "ſ": "s", "µ": "u", "ª": "a", "º": "o"}  # fmt: skip
+    lower = "i" if letter == "İ" else letter.lower()
+    if lower in special:
+        return special[lower]
+    base = "".join(c for c in unicodedata.normalize("NFKD", lower) if c.isascii())
+    assert base.isalpha(), letter
+    return base
+
+
+LATIN_LETTERS = [
+    chr(code)
+    for code in range(0x00A0, 0x0180)  # Latin-1 Supplement and Latin Extended-A
+    if unicodedata.category(chr(code)).startswith("L")
+]
+
+
+@pytest.mark.parametrize("chunk", range(0, len(LATIN_LETTERS), 25))
+def test_every_latin1_and_extended_a_letter_is_transliterated(
+    questionnaire: Path, tmp_path: Path, chunk: int
+) -> None:
+    letters = LATIN_LETTERS[chunk : chunk + 25]
+    answers = ask(questionnaire, tmp_path, project_name=" ".join("x" + c for c in letters))
+    assert answers["project_slug"] == "-".join("x" + _expected_ascii(c) for c in letters)
+
+
+# ---- the recommendation ------------------------------------------------------------------
+
+RECOMMENDATIONS = [
+    # row 1 wins over everything after it
+    pytest.param({"needs_async": True}, "fastapi", 1, id="1-async"),
+    pytest.param({"needs_async": True, "needs_admin": True}, "fastapi", 1, id="1-async+admin"),
+    pytest.param({"needs_async": True, "project_size": "large"}, "fastapi", 1, id="1-async+large"),
+    pytest.param(
+        {"needs_async": True, "project_size": "large", "use_orm": False},
+        "fastapi",
+        1,
+        id="1-async+large+no-orm",
+    ),
+    pytest.param(
+        {"needs_async": True, "project_size": "prototype"}, "fastapi", 1, id="1-async+prototype"
+    ),
+    # row 2 wins over the size rows
+    pytest.param({"needs_admin": True}, "drf", 2, id="2-admin"),
+    pytest.param({"needs_admin": True, "project_size": "large"}, "drf", 2, id="2-admin+large"),
+    pytest.param(
+        {"needs_admin": True, "project_size": "prototype"}, "drf", 2, id="2-admin+prototype"
+    ),
+    pytest.param({"project_size": "large"}, "drf", 3, id="3-large+orm"),
+    pytest.param({"project_size": "large", "use_orm": False}, "pyramid", 4, id="4-large+no-orm"),
+    pytest.param({"project_size": "prototype"}, "bottle", 5, id="5-prototype"),
+    pytest.param(
+        {"project_size": "prototype", "use_orm": False}, "bottle", 5, id="5-prototype+no-orm"
+    ),
+    pytest.param({"project_size": "small"}, "flask", 6, id="6-small"),
+    pytest.param({"project_size": "medium"}, "flask", 6, id="6-medium"),
+    pytest.param({"project_size": "medium", "use_orm": False}, "flask", 6, id="6-medium+no-orm"),
+]
+
+
+@pytest.mark.parametrize(("answers", "framework", "row"), RECOMMENDATIONS)
+def test_recommendation_table(
+    questionnaire: Path, tmp_path: Path, answers: dict[str, Any], framework: str, row: int
+) -> None:
+    # The recommended framework is the default once it is available...
+    result = ask(questionnaire, tmp_path / "all", available_frameworks=ALL_FRAMEWORKS, **answers)
+    assert result["recommended_framework"] == framework
+    assert result["recommendation_reason"] == REASONS[row]
+    assert result["framework"] == framework
+    # ...and the recommendation does not depend on what is available; FastAPI
+    # is the default while the recommended framework is not.
+    result = ask(questionnaire, tmp_path / "fastapi", available_frameworks=["fastapi"], **answers)
+    assert (result["recommended_framework"], result["recommendation_reason"]) == (
+        framework,
+        REASONS[row],
+    )
+    assert result["framework"] == "fastapi"
+
+
+def test_available_frameworks_default_is_one_editable_line() -> None:
+    lines = (TEMPLATE_ROOT / "copier.yml").read_text().splitlines()
+    start = lines.index("available_frameworks:")
+    block = lines[start + 1 : lines.index("", start)]
+    assert sum(line.strip().startswith("default: [") for line in block) == 1
+    default = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())["available_frameworks"]
+    assert set(default["default"]) <= set(ALL_FRAMEWORKS)
+    assert "fastapi" in default["default"]
+
+
+def test_the_user_may_pick_any_enabled_framework(questionnaire: Path, tmp_path: Path) -> None:
+    # Flask stays enabled with needs_async (QUESTIONS.md); the recommendation stays FastAPI.
+    result = ask(
+        questionnaire,
+        tmp_path,
+        available_frameworks=ALL_FRAMEWORKS,
+        needs_async=True,
+        framework="flask",
+    )
+    assert (result["framework"], result["recommended_framework"]) == ("flask", "fastapi")
+
+
+# ---- disabled framework choices ------------------------------------------------------------
+
+DISABLED = [
+    pytest.param({"needs_async": True}, "drf", ASYNC_MESSAGE, id="async-drf"),
+    pytest.param({"needs_async": True}, "bottle", ASYNC_MESSAGE, id="async-bottle"),
+    pytest.param({"needs_async": True}, "pyramid", ASYNC_MESSAGE, id="async-pyramid"),
+    pytest.param({"needs_admin": True}, "bottle", ADMIN_MESSAGE, id="admin-bottle"),
+    pytest.param({"needs_admin": True}, "pyramid", ADMIN_MESSAGE, id="admin-pyramid"),
+    pytest.param({"use_orm": False}, "drf", ORM_MESSAGE, id="no-orm-drf"),
+    # first rule wins when several apply
+    pytest.param(
+        {"needs_async": True, "use_orm": False}, "drf", ASYNC_MESSAGE, id="async+no-orm-drf"
+    ),
+    pytest.param(
+        {"needs_async": True, "needs_admin": True}, "bottle", ASYNC_MESSAGE, id="async+admin-bottle"
+    ),
+]
+
+
+@pytest.mark.parametrize(("answers", "framework", "message"), DISABLED)
+def test_disabled_choice_fails_with_its_reason(
+    questionnaire: Path, tmp_path: Path, answers: dict[str, Any], framework: str, message: str
+) -> None:
+    error = refused(
+        questionnaire,
+        tmp_path / "dst",
+        available_frameworks=ALL_FRAMEWORKS,
+        framework=framework,
+        **answers,
+    )
+    assert error == f"Invalid choice for 'framework': {message}"
+
+
+@pytest.mark.parametrize(
+    ("answers", "framework"),
+    [
+        ({"needs_async": True}, "fastapi"),
+        ({"needs_async": True}, "flask"),
+        ({"needs_admin": True}, "fastapi"),
+        ({"needs_admin": True}, "drf"),
+        ({"needs_admin": True}, "flask"),
+        ({"use_orm": False}, "fastapi"),
+        ({"use_orm": False}, "flask"),
+        ({"use_orm": False}, "bottle"),
+        ({"use_orm": False}, "pyramid"),
+    ],
+)
+def test_compatible_choices_stay_enabled(
+    questionnaire: Path, tmp_path: Path, answers: dict[str, Any], framework: str
+) -> None:
+    result = ask(
+        questionnaire, tmp_path, available_frameworks=ALL_FRAMEWORKS, framework=framework, **answers
+    )
+    assert result["framework"] == framework
+
+
+@pytest.mark.parametrize(
+    ("framework", "label"),
+    [
+        ("drf", "Django REST Framework"),
+        ("flask", "Flask"),
+        ("bottle", "Bottle"),
+        ("pyramid", "Pyramid"),
+    ],
+)
+def test_framework_not_available_yet(
+    questionnaire: Path, tmp_path: Path, framework: str, label: str
+) -> None:
+    error = refused(
+        questionnaire, tmp_path / "dst", available_frameworks=["fastapi"], framework=framework
+    )
+    assert error == (
+        f"Invalid choice for 'framework': framework: {label} is not available yet "
+        "in this version of the template. Choose one of: fastapi"
+    )
+
+
+def test_refused_framework_writes_nothing_from_the_real_template(tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    error = refused(TEMPLATE_ROOT, dst, needs_async=True, framework="bottle")
+    assert error == f"Invalid choice for 'framework': {ASYNC_MESSAGE}"
+    assert not dst.exists()
+
+
+# ---- validators --------------------------------------------------------------------------
+
+INVALID = [
+    # project_name
+    (
+        "project_name",
+        "",
+        'project_name: must not be empty; give the project a name, such as "My API"',
+    ),
+    (
+        "project_name",
+        "   ",
+        'project_name: must not be empty; give the project a name, such as "My API"',
+    ),
+    ("project_name", "x" * 81, "project_name: 81 characters is too long; use at most 80"),
+    (
+        "project_name",
+        "My\nAPI",
+        "project_name: must be one line of printable characters; "
+        "remove the line breaks, tabs or control characters",
+    ),
+    (
+        "project_name",
+        "My\x00API",
+        "project_name: must be one line of printable characters; "
+        "remove the line breaks, tabs or control characters",
+    ),
+    # project_slug
+    (
+        "project_slug",
+        "",
+        'project_slug: must not be empty; use lower-case letters, digits and dashes, such as "my-api"',
+    ),
+    (
+        "project_slug",
+        "Café Menü",
+        'project_slug: "Café Menü" is not a valid slug; use lower-case ASCII letters, '
+        'digits and single dashes, starting with a letter, such as "cafe-menu"',
+    ),
+    (
+        "project_slug",
+        "my--api",
+        'project_slug: "my--api" is not a valid slug; use lower-case ASCII letters, '
+        'digits and single dashes, starting with a letter, such as "my-api"',
+    ),
+    (
+        "project_slug",
+        "my_api",
+        'project_slug: "my_api" is not a valid slug; use lower-case ASCII letters, '
+        'digits and single dashes, starting with a letter, such as "my-api"',
+    ),
+    (
+        "project_slug",
+        "2fast",
+        'project_slug: "2fast" is not a valid slug; use lower-case ASCII letters, '
+        'digits and single dashes, starting with a letter, such as "api-2fast"',
+    ),
+    (
+        "project_slug",
+        "api-",
+        'project_slug: "api-" is not a valid slug; use lower-case ASCII letters, '
+        'digits and single dashes, starting with a letter, such as "api"',
+    ),
+    # package_name
+    (
+        "package_name",
+        "",
+        "package_name: must not be empty; use lower-case letters, digits and underscores, "
+        'such as "my_api"',
+    ),
+    (
+        "package_name",
+        "my-api",
+        'package_name: "my-api" is not a valid package name; use lower-case ASCII letters, '
+        'digits and underscores, starting with a letter, such as "my_api"',
+    ),
+    (
+        "package_name",
+        "2fast",
+        'package_name: "2fast" is not a valid package name; use lower-case ASCII letters, '
+        'digits and underscores, starting with a letter, such as "api_2fast"',
+    ),
+    (
+        "package_name",
+        "_private",
+        'package_name: "_private" is not a valid package name; use lower-case ASCII letters, '
+        'digits and underscores, starting with a letter, such as "private"',
+    ),
+    (
+        "package_name",
+        "café",
+        'package_name: "café" is not a valid package name; use lower-case ASCII letters, '
+        'digits and underscores, starting with a letter, such as "cafe"',
+    ),
+    (
+        "package_name",
+        "MyApi",
+        'package_name: "MyApi" has upper-case letters; Python package names are lower case '
+        '(PEP 8), such as "myapi"',
+    ),
+    (
+        "package_name",
+        "Class",
+        'package_name: "Class" has upper-case letters; Python package names are lower case '
+        '(PEP 8), such as "class_api"',
+    ),
+    (
+        "package_name",
+        "class",
+        'package_name: "class" is a Python keyword; choose another name, such as "class_api"',
+    ),
+    (
+        "package_name",
+        "async",
+        'package_name: "async" is a Python keyword; choose another name, such as "async_api"',
+    ),
+    (
+        "package_name",
+        "email",
+        'package_name: "email" is a standard-library module; choose another name, '
+        'such as "email_api"',
+    ),
+    (
+        "package_name",
+        "tomllib",
+        'package_name: "tomllib" is a standard-library module; choose another name, '
+        'such as "tomllib_api"',
+    ),
+    (
+        "package_name",
+        "asynchat",  # gone in 3.12, still in 3.11
+        'package_name: "asynchat" is a standard-library module; choose another name, '
+        'such as "asynchat_api"',
+    ),
+    *[
+        (
+            "package_name",
+            name,
+            f'package_name: "{name}" is already used by the generated project (a framework, '
+            f'a dependency or one of its own modules); choose another name, such as "{name}_api"',
+        )
+        for name in [
+            "fastapi",
+            "django",
+            "flask",
+            "bottle",
+            "pyramid",
+            "rest_framework",
+            "sqlalchemy",
+            "alembic",
+            "pydantic",
+            "pydantic_settings",
+            "starlette",
+            "uvicorn",
+            "gunicorn",
+            "werkzeug",
+            "jinja2",
+            "psycopg",
+            "asyncpg",
+            "aiosqlite",
+            "sqladmin",
+            "waitress",
+            "webtest",
+            "pytest",
+            "test",
+            "tests",
+            "migrations",
+            "manage",
+        ]
+    ],  # fmt: skip
+    # description, author_name: one line
+    (
+        "description",
+        "line one\nline two",
+        "description: must be one line of printable characters; "
+        "remove the line breaks, tabs or control characters",
+    ),
+    (
+        "author_name",
+        "Ada\tLovelace",
+        "author_name: must be one line of printable characters; "
+        "remove the line breaks, tabs or control characters",
+    ),
+    # author_email
+    *[
+        (
+            "author_email",
+            email,
+            f'author_email: "{email}" does not look like an e-mail address; '
+            'give one such as "ada@example.com", or leave it empty',
+        )
+        for email in [
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "ada@@example.com",
+            "ada lovelace@example.com",
+            'ada"@example.com',
+            "ada@example.c",
+            "ada@-example.com",
+            "ada@example..com",
+            "a" * 250 + "@example.com",
+        ]
+    ],
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "message"),
+    INVALID,
+    ids=[f"{question}={value[:20]!r}" for question, value, _ in INVALID],
+)
+def test_validator_refuses_with_its_message(
+    questionnaire: Path, tmp_path: Path, question: str, value: str, message: str
+) -> None:
+    error = refused(questionnaire, tmp_path / "dst", **{question: value})
+    assert error == f"Validation error for question '{question}': {message}"
+
+
+def test_needs_admin_without_orm_is_refused(questionnaire: Path, tmp_path: Path) -> None:
+    error = refused(questionnaire, tmp_path / "dst", use_orm=False, needs_admin=True)
+    assert error == (
+        "Validation error for question 'needs_admin': "
+        "needs_admin: the admin UI needs the ORM; answer use_orm=true, or needs_admin=false"
+    )
+
+
+def test_needs_admin_is_not_asked_without_orm(tmp_path: Path) -> None:
+    dst = tmp_path / "project"
+    copier.run_copy(
+        str(TEMPLATE_ROOT),
+        str(dst),
+        data={"use_orm": False},
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert answers["use_orm"] is False
+    assert "needs_admin" not in answers
+
+
+def test_validation_failure_writes_nothing_from_the_real_template(tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    dst.mkdir()  # an existing, empty destination stays empty
+    error = refused(TEMPLATE_ROOT, dst, package_name="class")
+    assert error.endswith(
+        'package_name: "class" is a Python keyword; choose another name, such as "class_api"'
+    )
+    assert list(dst.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "value"),
+    [
+        ("project_name", "x" * 80),
+        ("project_name", 'Café "Menü" & Co. — 100% <API>'),
+        ("project_slug", "a"),
+        ("project_slug", "orders2-api-v3"),
+        ("package_name", "a"),
+        ("package_name", "orders_api2"),
+        ("package_name", "match"),  # a soft keyword is a legal module name
+        ("package_name", "items"),
+        ("author_email", ""),
+        ("author_email", "ada@example.com"),
+        ("author_email", "ada.lovelace+api@mail.example.co.uk"),
+        ("author_email", "o'brien@example.ie"),
+        ("author_email", "jürgen@bücher.de"),
+        ("description", "An API; with punctuation: «quotes», \"double\" and 'single'."),
+        ("author_name", "Zoë O'Brien-Łukasiewicz"),
+    ],
+)
+def test_validator_accepts(questionnaire: Path, tmp_path: Path, question: str, value: str) -> None:
+    assert ask(questionnaire, tmp_path, **{question: value})[question] == value
+
+
+# ---- the name lists the package_name validator uses ---------------------------------------
+
+
+def _names(name: str) -> list[str]:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_ROOT))
+    source = f'{{% from "templates/_shared/questions/names.jinja" import {name} %}}{{{{ {name} | tojson }}}}'
+    return json.loads(env.from_string(source).render())
+
+
+def test_stdlib_list_covers_this_python() -> None:
+    # Run on 3.11, 3.12 or 3.13, this checks the embedded list against that version.
+    public = {name for name in sys.stdlib_module_names if not name.startswith("_")}
+    assert public <= set(_names("stdlib_modules"))
+
+
+def test_keyword_list_is_pythons() -> None:
+    assert sorted(_names("python_keywords")) == sorted(keyword.kwlist)
+
+
+def test_reserved_lists_are_valid_lower_case_names() -> None:
+    names = _names("dependency_modules") + _names("project_modules")
+    assert names == [n for n in names if re.fullmatch(r"[a-z][a-z0-9_]*", n)]
+    assert len(names) == len(set(names))
