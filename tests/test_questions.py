@@ -457,14 +457,18 @@ INVALID = [
     (
         "project_name",
         "My\nAPI",
-        "project_name: must be one line of printable characters; "
-        "remove the line breaks, tabs or control characters",
+        (
+            "project_name: must be one line of printable characters; "
+            "remove the line breaks, tabs or control characters"
+        ),
     ),
     (
         "project_name",
         "My\x00API",
-        "project_name: must be one line of printable characters; "
-        "remove the line breaks, tabs or control characters",
+        (
+            "project_name: must be one line of printable characters; "
+            "remove the line breaks, tabs or control characters"
+        ),
     ),
     # project_slug
     (
@@ -475,75 +479,99 @@ INVALID = [
     (
         "project_slug",
         "Café Menü",
-        'project_slug: "Café Menü" is not a valid slug; use lower-case ASCII letters, '
-        'digits and single dashes, starting with a letter, such as "cafe-menu"',
+        (
+            'project_slug: "Café Menü" is not a valid slug; use lower-case ASCII letters, '
+            'digits and single dashes, starting with a letter, such as "cafe-menu"'
+        ),
     ),
     (
         "project_slug",
         "my--api",
-        'project_slug: "my--api" is not a valid slug; use lower-case ASCII letters, '
-        'digits and single dashes, starting with a letter, such as "my-api"',
+        (
+            'project_slug: "my--api" is not a valid slug; use lower-case ASCII letters, '
+            'digits and single dashes, starting with a letter, such as "my-api"'
+        ),
     ),
     (
         "project_slug",
         "my_api",
-        'project_slug: "my_api" is not a valid slug; use lower-case ASCII letters, '
-        'digits and single dashes, starting with a letter, such as "my-api"',
+        (
+            'project_slug: "my_api" is not a valid slug; use lower-case ASCII letters, '
+            'digits and single dashes, starting with a letter, such as "my-api"'
+        ),
     ),
     (
         "project_slug",
         "2fast",
-        'project_slug: "2fast" is not a valid slug; use lower-case ASCII letters, '
-        'digits and single dashes, starting with a letter, such as "api-2fast"',
+        (
+            'project_slug: "2fast" is not a valid slug; use lower-case ASCII letters, '
+            'digits and single dashes, starting with a letter, such as "api-2fast"'
+        ),
     ),
     (
         "project_slug",
         "api-",
-        'project_slug: "api-" is not a valid slug; use lower-case ASCII letters, '
-        'digits and single dashes, starting with a letter, such as "api"',
+        (
+            'project_slug: "api-" is not a valid slug; use lower-case ASCII letters, '
+            'digits and single dashes, starting with a letter, such as "api"'
+        ),
     ),
     # package_name
     (
         "package_name",
         "",
-        "package_name: must not be empty; use lower-case letters, digits and underscores, "
-        'such as "my_api"',
+        (
+            "package_name: must not be empty; use lower-case letters, digits and underscores, "
+            'such as "my_api"'
+        ),
     ),
     (
         "package_name",
         "my-api",
-        'package_name: "my-api" is not a valid package name; use lower-case ASCII letters, '
-        'digits and underscores, starting with a letter, such as "my_api"',
+        (
+            'package_name: "my-api" is not a valid package name; use lower-case ASCII letters, '
+            'digits and underscores, starting with a letter, such as "my_api"'
+        ),
     ),
     (
         "package_name",
         "2fast",
-        'package_name: "2fast" is not a valid package name; use lower-case ASCII letters, '
-        'digits and underscores, starting with a letter, such as "api_2fast"',
+        (
+            'package_name: "2fast" is not a valid package name; use lower-case ASCII letters, '
+            'digits and underscores, starting with a letter, such as "api_2fast"'
+        ),
     ),
     (
         "package_name",
         "_private",
-        'package_name: "_private" is not a valid package name; use lower-case ASCII letters, '
-        'digits and underscores, starting with a letter, such as "private"',
+        (
+            'package_name: "_private" is not a valid package name; use lower-case ASCII letters, '
+            'digits and underscores, starting with a letter, such as "private"'
+        ),
     ),
     (
         "package_name",
         "café",
-        'package_name: "café" is not a valid package name; use lower-case ASCII letters, '
-        'digits and underscores, starting with a letter, such as "cafe"',
+        (
+            'package_name: "café" is not a valid package name; use lower-case ASCII letters, '
+            'digits and underscores, starting with a letter, such as "cafe"'
+        ),
     ),
     (
         "package_name",
         "MyApi",
-        'package_name: "MyApi" has upper-case letters; Python package names are lower case '
-        '(PEP 8), such as "myapi"',
+        (
+            'package_name: "MyApi" has upper-case letters; Python package names are lower case '
+            '(PEP 8), such as "myapi"'
+        ),
     ),
     (
         "package_name",
         "Class",
-        'package_name: "Class" has upper-case letters; Python package names are lower case '
-        '(PEP 8), such as "class_api"',
+        (
+            'package_name: "Class" has upper-case letters; Python package names are lower case '
+            '(PEP 8), such as "class_api"'
+        ),
     ),
     (
         "package_name",
@@ -558,27 +586,35 @@ INVALID = [
     (
         "package_name",
         "email",
-        'package_name: "email" is a standard-library module; choose another name, '
-        'such as "email_api"',
+        (
+            'package_name: "email" is a standard-library module; choose another name, '
+            'such as "email_api"'
+        ),
     ),
     (
         "package_name",
         "tomllib",
-        'package_name: "tomllib" is a standard-library module; choose another name, '
-        'such as "tomllib_api"',
+        (
+            'package_name: "tomllib" is a standard-library module; choose another name, '
+            'such as "tomllib_api"'
+        ),
     ),
     (
         "package_name",
         "asynchat",  # gone in 3.12, still in 3.11
-        'package_name: "asynchat" is a standard-library module; choose another name, '
-        'such as "asynchat_api"',
+        (
+            'package_name: "asynchat" is a standard-library module; choose another name, '
+            'such as "asynchat_api"'
+        ),
     ),
     *[
         (
             "package_name",
             name,
-            f'package_name: "{name}" is already used by the generated project (a framework, '
-            f'a dependency or one of its own modules); choose another name, such as "{name}_api"',
+            (
+                f'package_name: "{name}" is already used by the generated project (a framework, '
+                f'a dependency or one of its own modules); choose another name, such as "{name}_api"'
+            ),
         )
         for name in [
             "fastapi",
@@ -608,27 +644,33 @@ INVALID = [
             "migrations",
             "manage",
         ]
-    ],  # fmt: skip
+    ],
     # description, author_name: one line
     (
         "description",
         "line one\nline two",
-        "description: must be one line of printable characters; "
-        "remove the line breaks, tabs or control characters",
+        (
+            "description: must be one line of printable characters; "
+            "remove the line breaks, tabs or control characters"
+        ),
     ),
     (
         "author_name",
         "Ada\tLovelace",
-        "author_name: must be one line of printable characters; "
-        "remove the line breaks, tabs or control characters",
+        (
+            "author_name: must be one line of printable characters; "
+            "remove the line breaks, tabs or control characters"
+        ),
     ),
     # author_email
     *[
         (
             "author_email",
             email,
-            f'author_email: "{email}" does not look like an e-mail address; '
-            'give one such as "ada@example.com", or leave it empty',
+            (
+                f'author_email: "{email}" does not look like an e-mail address; '
+                'give one such as "ada@example.com", or leave it empty'
+            ),
         )
         for email in [
             "ada",
