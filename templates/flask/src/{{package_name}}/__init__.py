@@ -1,0 +1,1 @@
+"""The application package: `create_app()` in `app.py` builds the Flask app."""

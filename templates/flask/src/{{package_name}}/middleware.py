@@ -1,0 +1,56 @@
+"""Per-request plumbing: request id, security header, the access-log line, JSON bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from .logs import REQUEST_ID_HEADER, log_request, request_id
+
+MAX_BODY_BYTES = 1024 * 1024
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def init_app(app: Flask) -> None:
+    """Register the hooks; call first so that they wrap every other hook and handler."""
+    app.before_request(_start)
+    app.after_request(_finish)
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+    g.request_id = request_id(request.headers.get(REQUEST_ID_HEADER))
+
+
+def _finish(response: Response) -> Response:
+    rid = g.get("request_id") or request_id(None)
+    response.headers[REQUEST_ID_HEADER] = rid
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    log_request(request.method, request.path, response.status_code, duration_ms, rid)
+    return response
+
+
+def require_json_object() -> None:
+    """A blueprint's `before_request`: write bodies must be a JSON object (415, 400, 413)."""
+    if request.method not in WRITE_METHODS:
+        return
+    if not request.is_json:
+        raise UnsupportedMediaType()
+    try:
+        # Reading the body enforces MAX_CONTENT_LENGTH (413); the bytes stay cached
+        # for the validation that follows.
+        body = json.loads(request.get_data(cache=True), parse_constant=_reject_constant)
+    except ValueError:
+        raise BadRequest("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are Python's extensions, not JSON.
+    raise ValueError(f"{name} is not JSON")
