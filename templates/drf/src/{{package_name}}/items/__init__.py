@@ -1,0 +1,1 @@
+"""The items app: model, serializers, ViewSet and migrations of the items API."""

@@ -1,0 +1,138 @@
+"""The item on the wire: strict types, the contract's rules and messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import DESCRIPTION_MAX, MAX_QUANTITY, NAME_MAX, Item
+
+# What `name` is stripped of: exactly these characters, not every Unicode space.
+STRIP = " \t\n\r\f\v"
+NO_NUL = "must not contain NUL characters"
+READ_ONLY = ("id", "created_at", "updated_at")
+COMMON_MESSAGES = {"required": "field required", "null": "must not be null"}
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": NAME_MAX,
+        "pattern": r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$",
+    }
+)
+class NameField(serializers.CharField):
+    """A string, stripped of surrounding whitespace, then 1..200 characters, without NUL."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        messages: dict[str, Any] = {
+            **COMMON_MESSAGES,
+            "invalid": "must be a string",
+            "blank": "must not be blank",
+            "min_length": "must not be blank",
+            "max_length": f"must be at most {NAME_MAX} characters",
+        }
+        super().__init__(
+            min_length=1,
+            max_length=NAME_MAX,
+            trim_whitespace=False,
+            error_messages=messages,
+            **kwargs,
+        )
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
+        self.validators.insert(0, ProhibitNullCharactersValidator(message=NO_NUL))
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return data.strip(STRIP)
+
+
+@extend_schema_field(
+    {"type": "string", "nullable": True, "maxLength": DESCRIPTION_MAX, "pattern": r"^[^\x00]*$"}
+)
+class DescriptionField(serializers.CharField):
+    """An optional string of at most 2000 characters, without NUL, or null."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        messages: dict[str, Any] = {
+            **COMMON_MESSAGES,
+            "invalid": "must be a string or null",
+            "max_length": f"must be at most {DESCRIPTION_MAX} characters",
+        }
+        super().__init__(
+            max_length=DESCRIPTION_MAX,
+            allow_null=True,
+            allow_blank=True,
+            trim_whitespace=False,
+            error_messages=messages,
+            **kwargs,
+        )
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
+        self.validators.insert(0, ProhibitNullCharactersValidator(message=NO_NUL))
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return data
+
+
+class QuantityField(serializers.IntegerField):
+    """A JSON integer from 0 to 1,000,000 (a boolean, float or string is refused)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        message = f"must be an integer between 0 and {MAX_QUANTITY}"
+        messages: dict[str, Any] = {
+            **COMMON_MESSAGES,
+            "invalid": message,
+            "min_value": message,
+            "max_value": message,
+            "max_string_length": message,
+        }
+        super().__init__(min_value=0, max_value=MAX_QUANTITY, error_messages=messages, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(data)
+
+
+class ItemSerializer(serializers.ModelSerializer[Item]):
+    """An item: `name` and `quantity` are required on create and PUT, any subset on PATCH."""
+
+    name = NameField()
+    description = DescriptionField(default=None)
+    quantity = QuantityField()
+
+    class Meta:
+        model = Item
+        fields = ("id", "name", "description", "quantity", "created_at", "updated_at")
+        read_only_fields = READ_ONLY
+
+    def to_internal_value(self, data: Any) -> Any:
+        """Validate the fields, and refuse read-only and unknown ones by name."""
+        errors: dict[str, list[str]] = {}
+        if isinstance(data, Mapping):
+            for key in data:
+                if key in READ_ONLY:
+                    errors[str(key)] = ["read-only field"]
+                elif key not in self.fields:
+                    errors[str(key)] = ["unknown field"]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError({**exc.detail, **errors}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value

@@ -1,0 +1,142 @@
+"""The items API: one ViewSet for /api/items and /api/items/{item_id}."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import IntegrityError
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ..errors import Conflict
+from ..negotiation import is_json
+from ..openapi import problems
+from .models import MAX_ID, Item
+from .pagination import ItemPagination
+from .serializers import ItemSerializer
+
+_ITEM_ID = OpenApiParameter(
+    "item_id",
+    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    OpenApiParameter.PATH,
+    description="The item's id.",
+)
+_LOCATION = OpenApiParameter(
+    "Location",
+    str,
+    OpenApiParameter.HEADER,
+    description="The URL of the new item.",
+    response=[201],
+)
+_WRITE_ERRORS = (400, 404, 409, 413, 415, 422, 503)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="list_items",
+        summary="List items, ordered by id",
+        responses={200: ItemSerializer(many=True), **problems(422, 503)},
+    ),
+    create=extend_schema(
+        operation_id="create_item",
+        summary="Create an item",
+        parameters=[_LOCATION],
+        responses={201: ItemSerializer, **problems(400, 409, 413, 415, 422, 503)},
+    ),
+    retrieve=extend_schema(
+        operation_id="get_item",
+        summary="Get an item",
+        parameters=[_ITEM_ID],
+        responses={200: ItemSerializer, **problems(404, 503)},
+    ),
+    update=extend_schema(
+        operation_id="replace_item",
+        summary="Replace an item",
+        parameters=[_ITEM_ID],
+        responses={200: ItemSerializer, **problems(*_WRITE_ERRORS)},
+    ),
+    partial_update=extend_schema(
+        operation_id="update_item",
+        summary="Update some fields of an item",
+        parameters=[_ITEM_ID],
+        responses={200: ItemSerializer, **problems(*_WRITE_ERRORS)},
+    ),
+    destroy=extend_schema(
+        operation_id="delete_item",
+        summary="Delete an item",
+        parameters=[_ITEM_ID],
+        responses={204: None, **problems(404, 503)},
+    ),
+)
+class ItemViewSet(viewsets.ModelViewSet[Item]):
+    """Create, list, read, replace, update and delete items."""
+
+    queryset = Item.objects.order_by("id")
+    serializer_class = ItemSerializer
+    pagination_class = ItemPagination
+    lookup_url_kwarg = "item_id"
+    lookup_value_regex = "[0-9]+"
+    # OPTIONS is not part of the API (CORS preflights are answered by the CORS middleware).
+    http_method_names = ("get", "post", "put", "patch", "delete", "head")
+
+    def get_object(self) -> Item:
+        """The item of the URL; an id outside 1..2147483647 is as unknown as a missing one."""
+        raw = str(self.kwargs[self.lookup_url_kwarg])
+        item_id = int(raw) if len(raw) <= len(str(MAX_ID)) else 0
+        if not 1 <= item_id <= MAX_ID:
+            raise exceptions.NotFound("The item was not found.")
+        try:
+            return self.get_queryset().get(pk=item_id)
+        except Item.DoesNotExist:
+            raise exceptions.NotFound("The item was not found.") from None
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create an item: 201 with its Location."""
+        serializer = self.get_serializer(data=_json_object(request))
+        serializer.is_valid(raise_exception=True)
+        with _unique_name():
+            item = serializer.save()
+        location = f"/api/items/{item.pk}"
+        return Response(
+            serializer.data, status=status.HTTP_201_CREATED, headers={"Location": location}
+        )
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """PUT replaces `name`, `quantity` and `description`; PATCH changes what it sends."""
+        partial = bool(kwargs.pop("partial", False))
+        # The body is checked before the item is looked up, as in the other starters.
+        serializer = self.get_serializer(data=_json_object(request), partial=partial)
+        serializer.is_valid(raise_exception=True)
+        item = self.get_object()
+        with _unique_name():
+            # `save()` always writes `updated_at`, so even an empty PATCH touches it.
+            item = serializer.update(item, serializer.validated_data)
+        return Response(self.get_serializer(item).data)
+
+
+def _json_object(request: Request) -> Any:
+    """The request's JSON object: 415 when it is not JSON, 400 when it is not an object."""
+    if not is_json(request.content_type):
+        raise exceptions.UnsupportedMediaType(
+            request.content_type or "none",
+            "The request body must be JSON (Content-Type: application/json).",
+        )
+    if not int(request.META.get("CONTENT_LENGTH") or 0):
+        raise exceptions.ParseError("The request body is empty; send a JSON object.")
+    data = request.data
+    if not isinstance(data, dict):
+        raise exceptions.ParseError("The request body must be a JSON object.")
+    return data
+
+
+@contextmanager
+def _unique_name() -> Iterator[None]:
+    """A write that breaks the unique `name` is a 409, decided by the database itself."""
+    try:
+        yield
+    except IntegrityError:
+        raise Conflict() from None

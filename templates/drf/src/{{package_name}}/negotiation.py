@@ -1,0 +1,37 @@
+"""JSON in, JSON out: DRF content negotiation that never answers 406."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+
+
+def is_json(content_type: str | None) -> bool:
+    """True for `application/json` and `application/*+json`, with or without parameters."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class JSONOnly(BaseContentNegotiation):
+    """Parse only JSON bodies (anything else is 415); render with the view's JSON renderer."""
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        """The first parser for a JSON body, else None (DRF answers 415)."""
+        return next(iter(parsers), None) if is_json(request.content_type) else None
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, Any]:
+        """The view's `application/json` renderer when it has one, else its first."""
+        candidates = list(renderers)
+        renderer = next(
+            (r for r in candidates if r.media_type == "application/json"), candidates[0]
+        )
+        return renderer, renderer.media_type

@@ -1,0 +1,58 @@
+"""OpenAPI pieces drf-spectacular cannot infer: the problem+json errors and closed bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+from .problems import PROBLEM_JSON
+
+REASONS = {
+    400: "The body is not valid JSON, or not a JSON object.",
+    404: "Not found.",
+    409: "An item with this name already exists.",
+    413: "The request body is larger than 1 MiB.",
+    415: "The body is not JSON.",
+    422: "A field or query parameter is invalid.",
+    503: "The database is unreachable.",
+}
+
+
+# RFC 9457 problem details, with one `errors` entry per invalid field or query parameter.
+PROBLEM = inline_serializer(
+    "Problem",
+    {
+        "type": serializers.CharField(),
+        "title": serializers.CharField(),
+        "status": serializers.IntegerField(),
+        "detail": serializers.CharField(),
+        "errors": inline_serializer(
+            "FieldError",
+            {"field": serializers.CharField(), "message": serializers.CharField()},
+            many=True,
+            required=False,
+        ),
+    },
+)
+
+
+def problems(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
+    """`extend_schema(responses=...)` entries for the given error statuses."""
+    return {
+        (status, PROBLEM_JSON): OpenApiResponse(PROBLEM, description=REASONS[status])
+        for status in statuses
+    }
+
+
+def close_request_bodies(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: request bodies admit no other properties.
+
+    The API answers 422 to an unknown field, and the document says so; clients and
+    property-based testers then never send one as if it were valid.
+    """
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema["additionalProperties"] = False
+    return result
