@@ -1,0 +1,106 @@
+"""Tweens: what happens around every request, whichever view (or error view) answers it.
+
+`request_tween` is the outermost: request id, security header, CORS and the access log.
+`body_tween` sits just under Pyramid's exception-view tween, so that what it raises
+(413) is rendered by `errors.py` like any other error.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPRequestEntityTooLarge
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.tweens import EXCVIEW, INGRESS
+
+from .logs import REQUEST_ID_HEADER, log_request, request_id
+from .responses import ApiResponse
+
+MAX_BODY_BYTES = 1024 * 1024
+# RFC 6839 structured syntax suffix: application/merge-patch+json and the like are JSON.
+JSON_SUFFIX = re.compile(r"application/[\w.-]+\+json")
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
+CORS_HEADERS = "Content-Type, X-Request-ID"
+
+Handler = Callable[[Request], Response]
+
+
+def includeme(config: Configurator) -> None:
+    """Put the request tween outside everything (pyramid_tm included) and the body tween inside."""
+    config.add_tween(f"{__name__}.request_tween_factory", under=INGRESS)
+    config.add_tween(f"{__name__}.body_tween_factory", under=EXCVIEW)
+
+
+def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    """Tag, secure and log every response; answer CORS preflight requests."""
+    origins = frozenset(registry["app_settings"].cors_origins)
+
+    def request_tween(request: Request) -> Response:
+        started = time.perf_counter()
+        rid = request_id(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = rid
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and (origin in origins or "*" in origins)
+        if allowed and _is_preflight(request):
+            response = _preflight(request)
+        else:
+            try:
+                response = handler(request)
+            except Exception:
+                # Nothing below should raise; if something does, errors.py still answers.
+                response = request.invoke_exception_view(reraise=True)
+        if allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = f"{REQUEST_ID_HEADER}, Location"
+            response.vary = (*(response.vary or ()), "Origin")
+        response.headers[REQUEST_ID_HEADER] = rid
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        duration_ms = (time.perf_counter() - started) * 1000
+        log_request(request.method, request.path, response.status_code, duration_ms, rid)
+        return response
+
+    return request_tween
+
+
+def _is_preflight(request: Request) -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
+def _preflight(request: Request) -> Response:
+    response = ApiResponse(status=204)
+    del response.content_type
+    response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+    response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+        "Access-Control-Request-Headers", CORS_HEADERS
+    )
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def body_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    """Refuse bodies over 1 MiB (413) before anything reads them; read `+json` types as JSON."""
+
+    def body_tween(request: Request) -> Response:
+        length = request.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            raise HTTPRequestEntityTooLarge(_too_large())
+        if length is None and request.environ.get("wsgi.input_terminated"):
+            # A chunked body has no Content-Length: read at most one byte past the limit.
+            body = request.body_file_raw.read(MAX_BODY_BYTES + 1)
+            if len(body) > MAX_BODY_BYTES:
+                raise HTTPRequestEntityTooLarge(_too_large())
+            request.body = body
+        if JSON_SUFFIX.fullmatch(request.content_type or ""):
+            request.content_type = "application/json"
+        return handler(request)
+
+    return body_tween
+
+
+def _too_large() -> str:
+    return f"the request body is larger than {MAX_BODY_BYTES} bytes"

@@ -1,0 +1,1 @@
+"""View callables, registered with `@view_config` and found by `config.scan()`."""
