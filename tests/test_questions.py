@@ -25,6 +25,9 @@ import yaml
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
+# Rendering the working tree (vcs_ref HEAD) of a template under development is the point here.
+pytestmark = pytest.mark.filterwarnings("ignore::copier.errors.DirtyLocalWarning")
+
 ALL_FRAMEWORKS = ["fastapi", "drf", "flask", "bottle", "pyramid"]
 
 # QUESTIONS.md, "Answer keys, in the order asked".
@@ -135,6 +138,20 @@ def test_questions_are_the_answer_keys_in_order_each_typed_helped_and_defaulted(
     for key in ANSWER_KEYS:
         if questions[key]["type"] == "str" and "choices" not in questions[key]:
             assert questions[key].get("validator"), key
+
+
+def test_help_and_choice_labels_fit_an_80_column_terminal() -> None:
+    """questionary cuts (does not wrap) long lines: "🎤 " takes 3 columns, choices 5."""
+    config = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
+    for key in ANSWER_KEYS:
+        question = config[key]
+        if "{" not in question["help"]:  # the framework help wraps itself (test_prompt.py)
+            assert len(question["help"]) <= 77, key
+        choices = question.get("choices", [])
+        labels = choices if isinstance(choices, list) else list(choices)
+        for label in labels:
+            if isinstance(label, str):
+                assert len(label) <= 75, (key, label)
 
 
 def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path) -> None:
@@ -328,6 +345,31 @@ def test_recommendation_table(
         REASONS[row],
     )
     assert result["framework"] == "fastapi"
+
+
+README_LINE = re.compile(
+    r"^Recommended framework: (?P<framework>\w+) \((?P<reason>.+)\)"
+    r"(?:; (?P<chosen>\w+) was chosen instead)?\.$",
+    re.MULTILINE,
+)
+
+
+@pytest.mark.parametrize(
+    ("answers", "framework", "row"),
+    [RECOMMENDATIONS[i] for i in (1, 7, 8, 9, 10, 14)],  # one of each row, with precedence
+)
+def test_generated_readme_states_the_recommendation(
+    copie: Any, answers: dict[str, Any], framework: str, row: int
+) -> None:
+    # FastAPI forced: whatever is recommended, the project renders with what is available.
+    result = copie.copy(
+        extra_answers={**answers, "framework": "fastapi"}, template_dir=TEMPLATE_ROOT
+    )
+    assert result.exception is None, result.exception
+    match = README_LINE.search((result.project_dir / "README.md").read_text())
+    assert match, "no 'Recommended framework: ...' line in README.md"
+    assert (match["framework"], match["reason"]) == (framework, REASONS[row])
+    assert match["chosen"] == (None if framework == "fastapi" else "fastapi")
 
 
 def test_available_frameworks_default_is_one_editable_line() -> None:
