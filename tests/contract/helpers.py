@@ -1,0 +1,270 @@
+"""Assertions and database handles shared by the contract tests."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import postgres
+
+# RFC 9110 reason phrases (templates/README.md: "Problem titles").
+TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+ITEM_KEYS = {"id", "name", "description", "quantity", "created_at", "updated_at"}
+PAGE_KEYS = {"items", "total", "limit", "offset"}
+MAX_ID = 2147483647
+MAX_OFFSET = 9223372036854775807
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
+VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def describe(r: httpx.Response) -> str:
+    """A response, for assertion messages: request line, status, headers, body."""
+    req = r.request
+    body = r.text if len(r.content) <= 3000 else r.text[:3000] + "...(truncated)"
+    headers = "\n".join(f"  {k}: {v}" for k, v in r.headers.items())
+    return f"\n{req.method} {req.url}\n-> {r.status_code}\n{headers}\n{body}"
+
+
+def uniq(prefix: str = "item") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def media_type(r: httpx.Response) -> str:
+    return r.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def check_common(r: httpx.Response) -> None:
+    """Headers every response carries (CONTRACT.md section 5), and never HTML."""
+    assert r.headers.get("x-content-type-options") == "nosniff", (
+        "missing X-Content-Type-Options: nosniff" + describe(r)
+    )
+    rid = r.headers.get("x-request-id")
+    assert rid and VISIBLE_ASCII.match(rid), "missing or malformed X-Request-ID" + describe(r)
+    assert media_type(r) != "text/html", "an HTML page where JSON was due" + describe(r)
+
+
+def assert_json(r: httpx.Response, status: int) -> Any:
+    """A successful JSON response with this status; returns the body."""
+    assert r.status_code == status, f"expected {status}" + describe(r)
+    assert media_type(r) == "application/json", "expected application/json" + describe(r)
+    check_common(r)
+    return r.json()
+
+
+def field_count_detail(n: int) -> str:
+    return "1 field is invalid" if n == 1 else f"{n} fields are invalid"
+
+
+def assert_problem(
+    r: httpx.Response,
+    status: int,
+    fields: set[str] | None = None,
+    messages: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An RFC 9457 problem of this status (and, for 422, exactly these fields)."""
+    assert r.status_code == status, f"expected {status}" + describe(r)
+    assert media_type(r) == "application/problem+json", (
+        "expected Content-Type: application/problem+json" + describe(r)
+    )
+    check_common(r)
+    try:
+        body = r.json()
+    except json.JSONDecodeError:
+        raise AssertionError("problem body is not JSON" + describe(r)) from None
+    assert isinstance(body, dict), "problem body is not an object" + describe(r)
+    assert body.get("type") == "about:blank", "type must be about:blank" + describe(r)
+    assert body.get("title") == TITLES[status], f"title must be {TITLES[status]!r}" + describe(r)
+    assert body.get("status") == status and type(body.get("status")) is int, (
+        "status member must be the integer status" + describe(r)
+    )
+    detail = body.get("detail")
+    assert isinstance(detail, str) and detail.strip(), "detail must be a sentence" + describe(r)
+    if status == 422:
+        errors = body.get("errors")
+        assert isinstance(errors, list) and errors, "422 needs a non-empty errors list" + describe(
+            r
+        )
+        seen: list[str] = []
+        for e in errors:
+            assert isinstance(e, dict), "errors entries are objects" + describe(r)
+            assert isinstance(e.get("field"), str) and e["field"], "entry needs field" + describe(r)
+            msg = e.get("message")
+            assert isinstance(msg, str) and msg.strip(), "entry needs a message" + describe(r)
+            seen.append(e["field"])
+        assert len(seen) == len(set(seen)), "one errors entry per bad field" + describe(r)
+        assert detail == field_count_detail(len(seen)), (
+            f"detail must be {field_count_detail(len(seen))!r}" + describe(r)
+        )
+        if fields is not None:
+            assert set(seen) == set(fields), (
+                f"errors must name exactly {sorted(fields)}" + describe(r)
+            )
+        for field, message in (messages or {}).items():
+            got = {e["field"]: e["message"] for e in errors}.get(field)
+            assert got == message, f"message for {field!r} must be {message!r}" + describe(r)
+    return body
+
+
+def parse_ts(value: str) -> datetime:
+    assert isinstance(value, str) and RFC3339_UTC.match(value), (
+        f"{value!r} is not an RFC 3339 UTC timestamp (Z or +00:00)"
+    )
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def assert_item(body: Any, **expected: Any) -> dict[str, Any]:
+    """An item object with exactly the contract's fields, well typed."""
+    assert isinstance(body, dict), f"item must be an object: {body!r}"
+    assert set(body) == ITEM_KEYS, f"item fields must be {sorted(ITEM_KEYS)}: {body!r}"
+    assert type(body["id"]) is int and 1 <= body["id"] <= MAX_ID, f"bad id: {body!r}"
+    assert isinstance(body["name"], str), f"bad name: {body!r}"
+    assert body["description"] is None or isinstance(body["description"], str), body
+    assert type(body["quantity"]) is int, f"quantity must be an integer: {body!r}"
+    now = datetime.now(UTC)
+    for key in ("created_at", "updated_at"):
+        ts = parse_ts(body[key])
+        assert abs(now - ts) < timedelta(minutes=10), f"{key} is not close to now: {body!r}"
+    for key, value in expected.items():
+        assert body[key] == value, f"{key} must be {value!r}: {body!r}"
+    return body
+
+
+def create(api: httpx.Client, **fields: Any) -> dict[str, Any]:
+    """POST an item (name defaults to a unique one, quantity to 1) and check the 201."""
+    payload = {"name": uniq(), "quantity": 1, **fields}
+    r = api.post("/api/items", json=payload)
+    body = assert_item(assert_json(r, 201))
+    assert r.headers.get("location") == f"/api/items/{body['id']}", (
+        "Location must be /api/items/{id}" + describe(r)
+    )
+    return body
+
+
+# --------------------------------------------------------------------------- databases
+
+
+@dataclass
+class Database:
+    kind: str  # sqlite | postgresql
+    url: str
+    sqlite_path: Path | None = None
+    pg_name: str | None = None
+
+    def _sqlite(self) -> sqlite3.Connection:
+        assert self.sqlite_path is not None
+        return sqlite3.connect(self.sqlite_path, timeout=30)
+
+    def items_table(self) -> str:
+        """The table holding items: the one with both a name and a quantity column."""
+        if self.kind == "sqlite":
+            with self._sqlite() as con:
+                tables = [
+                    r[0]
+                    for r in con.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table' "
+                        "AND name NOT LIKE 'sqlite_%'"
+                    )
+                ]
+                for t in tables:
+                    cols = {r[1] for r in con.execute(f'PRAGMA table_info("{t}")')}
+                    if {"name", "quantity"} <= cols:
+                        return t
+            raise AssertionError(f"no items table in {self.sqlite_path}: {tables}")
+        out = self.psql(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema='public' "
+            "AND column_name IN ('name','quantity') GROUP BY table_name HAVING count(*)=2"
+        ).split()
+        assert len(out) == 1, f"expected one items table, found {out}"
+        return out[0]
+
+    def psql(self, sql: str) -> str:
+        assert self.pg_name is not None
+        return postgres.cluster().psql(sql, dbname=self.pg_name)
+
+    def break_for_500(self, item_id: int) -> str:
+        """Make the next read of items fail with a non-connection error; returns the path to GET.
+
+        PostgreSQL: drop the items table (UndefinedTable, a ProgrammingError).
+        SQLite: an undefined table is an OperationalError there, which the contract
+        maps to 503, so instead store values no item can have (text in quantity and
+        in created_at) in one row; reading that row fails in the app, not the database.
+        """
+        table = self.items_table()
+        if self.kind == "postgresql":
+            self.psql(f'DROP TABLE "{table}" CASCADE')
+            return "/api/items"
+        with self._sqlite() as con:
+            con.execute(
+                f"UPDATE \"{table}\" SET quantity='not-a-number', created_at='not-a-timestamp' "
+                "WHERE id=?",
+                (item_id,),
+            )
+        return f"/api/items/{item_id}"
+
+
+def new_database(kind: str, scratch: Path) -> Database:
+    if kind == "sqlite":
+        path = scratch / f"{uuid.uuid4().hex[:8]}.db"
+        return Database(kind, f"sqlite:///{path}", sqlite_path=path)
+    cluster = postgres.cluster()
+    url = cluster.create_database()
+    return Database(kind, url, pg_name=url.rsplit("/", 1)[1])
+
+
+# --------------------------------------------------------------------------- request logs
+
+_KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+
+
+def request_log_entries(log: str, request_id: str) -> list[dict[str, Any]]:
+    """The request log lines carrying ``request_id``: JSON objects, or key=value text."""
+    entries: list[dict[str, Any]] = []
+    for line in log.splitlines():
+        if request_id not in line:
+            continue
+        start = line.find("{")
+        entry: dict[str, Any] | None = None
+        if start >= 0:
+            try:
+                parsed = json.loads(line[start:])
+                if isinstance(parsed, dict):
+                    entry = parsed
+            except json.JSONDecodeError:
+                entry = None
+        if entry is None:
+            entry = {k: v.strip('"') for k, v in _KV.findall(line)}
+            entry["_text"] = True
+        if entry.get("request_id") == request_id and "status" in entry:
+            entry["_line"] = line
+            entries.append(entry)
+    return entries
+
+
+def wait_for_log(read: Any, ok: Any, timeout: float = 5.0) -> str:
+    """Poll ``read()`` until ``ok(text)`` holds or the timeout passes; returns the text."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        text = read()
+        if ok(text) or time.monotonic() > deadline:
+            return str(text)
+        time.sleep(0.1)

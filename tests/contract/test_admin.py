@@ -1,0 +1,145 @@
+"""needs_admin: an admin UI at /admin/ behind a login; `make createadmin` (CONTRACT.md 6)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import harness
+import httpx
+from matrix import Variant
+
+from contract.helpers import Database, describe
+
+only_admin = harness.only_if(lambda v: v.needs_admin)
+
+
+class _Form(HTMLParser):
+    """The first form holding a password input: its action and inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, object]] = []
+        self._current: dict[str, object] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self._current = {"action": a.get("action", ""), "method": a.get("method", "get"),
+                             "inputs": {}, "types": {}}  # fmt: skip
+            self.forms.append(self._current)
+        elif tag == "input" and self._current is not None and a.get("name"):
+            self._current["inputs"][a["name"]] = a.get("value", "")  # type: ignore[index]
+            self._current["types"][a["name"]] = a.get("type", "text").lower()  # type: ignore[index]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+    def login_form(self) -> dict[str, object] | None:
+        for form in self.forms:
+            if "password" in form["types"].values():  # type: ignore[attr-defined]
+                return form
+        return None
+
+
+def _login_form(html: str) -> dict[str, object] | None:
+    parser = _Form()
+    parser.feed(html)
+    return parser.login_form()
+
+
+class _Jar:
+    """Cookies kept by hand: the admin may mark them Secure even on plain HTTP."""
+
+    def __init__(self) -> None:
+        self.cookies: dict[str, str] = {}
+
+    def absorb(self, r: httpx.Response) -> None:
+        for header in r.headers.get_list("set-cookie"):
+            pair = header.split(";", 1)[0]
+            if "=" in pair:
+                k, v = pair.split("=", 1)
+                self.cookies[k.strip()] = v.strip()
+
+    def header(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+
+
+def _get(api: httpx.Client, jar: _Jar, url: str) -> httpx.Response:
+    r = api.get(url, headers={**jar.header(), "Accept": "text/html"})
+    jar.absorb(r)
+    return r
+
+
+@only_admin
+def test_admin_requires_login_and_createadmin_works(
+    variant: Variant,
+    project: Path,
+    databases: Callable[[], Database],
+    start_server: Callable[..., harness.Server],
+) -> None:
+    db = databases()
+    srv = start_server(database=db, name="admin")
+    jar = _Jar()
+    with srv.client(follow_redirects=False) as api:
+        r = _get(api, jar, "/admin/")
+        if r.status_code in (301, 302, 303, 307, 308):
+            login_url = urljoin(f"{srv.base_url}/admin/", r.headers["location"])
+            assert urlsplit(login_url).netloc == urlsplit(srv.base_url).netloc, describe(r)
+            page = _get(api, jar, login_url)
+            assert page.status_code == 200, "the login page" + describe(page)
+            form = _login_form(page.text)
+            assert form, "the page /admin/ redirects to has no login form" + describe(page)
+        elif r.status_code in (401, 403):
+            login_url, form = None, None
+        else:
+            assert r.status_code == 200, "unauthenticated /admin/" + describe(r)
+            form = _login_form(r.text)
+            assert form, "/admin/ shows the admin without a login" + describe(r)
+            login_url = f"{srv.base_url}/admin/"
+
+        username = f"admin{secrets.randbelow(10**6)}"
+        password = secrets.token_urlsafe(16)
+        harness.make(
+            project,
+            "createadmin",
+            env={
+                "ADMIN_USERNAME": username,
+                "ADMIN_PASSWORD": password,
+                "DATABASE_URL": db.url,
+                "ENVIRONMENT": "production",
+                "SECRET_KEY": srv.env["SECRET_KEY"],
+            },
+            timeout=120,
+        )
+
+        if form is None or login_url is None:
+            return  # 401/403 without a login page: nothing more to drive black-box
+        inputs: dict[str, str] = dict(form["inputs"])  # type: ignore[call-overload]
+        types: dict[str, str] = form["types"]  # type: ignore[assignment]
+        user_field = next(
+            (n for n in ("username", "user", "login", "email") if n in inputs), None
+        ) or next((n for n, t in types.items() if t in {"text", "email"}), None)
+        pass_field = next(n for n, t in types.items() if t == "password")
+        assert user_field, f"no username field in the login form: {inputs}"
+        inputs[user_field] = username
+        inputs[pass_field] = password
+        action = urljoin(login_url, str(form["action"]) or login_url)
+        r = api.post(
+            action,
+            data=inputs,
+            headers={**jar.header(), "Referer": login_url, "Accept": "text/html"},
+        )
+        jar.absorb(r)
+        assert r.status_code in (200, 302, 303), "login" + describe(r)
+        r = _get(api, jar, "/admin/")
+        for _ in range(3):  # an admin index may redirect once more (e.g. to a model list)
+            if r.status_code not in (301, 302, 303, 307, 308):
+                break
+            r = _get(api, jar, urljoin(f"{srv.base_url}/admin/", r.headers["location"]))
+        assert r.status_code == 200, "/admin/ after logging in" + describe(r)
+        assert _login_form(r.text) is None, "still the login form after logging in" + describe(r)

@@ -1,0 +1,180 @@
+"""The frameworks the template offers and their valid option combinations.
+
+QUESTIONS.md decides which combinations are valid:
+
+- ``needs_admin`` only with ``use_orm``;
+- ``needs_async`` not with ``drf``, ``bottle`` or ``pyramid``;
+- ``needs_admin`` not with ``bottle`` or ``pyramid``;
+- ``drf`` requires ``use_orm``.
+
+``all_variants`` lists every valid combination; ``sample_variants`` a small covering
+sample, used unless pytest runs with ``--full-matrix``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+FRAMEWORKS = ("fastapi", "drf", "flask", "bottle", "pyramid")
+# A framework joins the suite here once copier.yml enables it.
+AVAILABLE = ("fastapi",)
+
+DATABASES = ("sqlite", "postgresql")
+
+ASYNC_CAPABLE = frozenset({"fastapi", "flask"})
+ADMIN_CAPABLE = frozenset({"fastapi", "flask", "drf"})
+ORM_REQUIRED = frozenset({"drf"})
+
+# Fixed project answers: every variant renders the same project identity.
+PROJECT_ANSWERS: dict[str, Any] = {
+    "project_name": "Contract API",
+    "project_slug": "contract-api",
+    "package_name": "contract_api",
+    "description": "A project rendered by the template's contract suite",
+    "author_name": "Contract Suite",
+    "author_email": "contract@example.com",
+    "python_version": "3.11",
+    "project_size": "small",
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One rendered project: a framework and its option answers."""
+
+    framework: str
+    needs_async: bool = False
+    use_orm: bool = True
+    needs_admin: bool = False
+    database: str = "sqlite"
+
+    def __post_init__(self) -> None:
+        problem = invalid_reason(self)
+        if problem:
+            raise ValueError(f"invalid variant {self!r}: {problem}")
+
+    @property
+    def id(self) -> str:
+        parts = [
+            self.framework,
+            "async" if self.needs_async else "sync",
+            "orm" if self.use_orm else "sql",
+        ]
+        if self.needs_admin:
+            parts.append("admin")
+        parts.append(self.database)
+        return "-".join(parts)
+
+    @property
+    def package_name(self) -> str:
+        return str(PROJECT_ANSWERS["package_name"])
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        """The data passed to copier (without ``available_frameworks``)."""
+        data = dict(PROJECT_ANSWERS)
+        data.update(
+            framework=self.framework,
+            needs_async=self.needs_async,
+            use_orm=self.use_orm,
+            database=self.database,
+        )
+        # needs_admin is only asked when use_orm; passing it otherwise would be
+        # an answer to a question the user never sees.
+        if self.use_orm:
+            data["needs_admin"] = self.needs_admin
+        return data
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def invalid_reason(v: Variant) -> str | None:
+    """Why a combination is invalid (QUESTIONS.md), or None when it is valid."""
+    if v.framework not in FRAMEWORKS:
+        return f"unknown framework {v.framework!r}"
+    if v.database not in DATABASES:
+        return f"unknown database {v.database!r}"
+    if v.needs_admin and not v.use_orm:
+        return "needs_admin requires use_orm"
+    if v.needs_async and v.framework not in ASYNC_CAPABLE:
+        return f"{v.framework} cannot be async"
+    if v.needs_admin and v.framework not in ADMIN_CAPABLE:
+        return f"{v.framework} has no admin"
+    if not v.use_orm and v.framework in ORM_REQUIRED:
+        return f"{v.framework} requires use_orm"
+    return None
+
+
+def default_variant(framework: str) -> Variant:
+    """The variant a user gets by accepting every default (copier.yml defaults)."""
+    return Variant(framework)
+
+
+def all_variants(framework: str) -> list[Variant]:
+    """Every valid option combination of one framework, the default first."""
+    variants = [default_variant(framework)]
+    for needs_async, use_orm, needs_admin, database in itertools.product(
+        (False, True), (True, False), (False, True), DATABASES
+    ):
+        candidate = dict(
+            framework=framework,
+            needs_async=needs_async,
+            use_orm=use_orm,
+            needs_admin=needs_admin,
+            database=database,
+        )
+        try:
+            v = Variant(**candidate)  # type: ignore[arg-type]
+        except ValueError:
+            continue
+        if v not in variants:
+            variants.append(v)
+    return variants
+
+
+def _coverage(v: Variant) -> set[tuple[str, Any]]:
+    """What a variant exercises: every option value, and the data-layer pairs.
+
+    The pairs (use_orm x database, needs_async x use_orm, needs_async x database)
+    decide which driver and which code path serve the requests (SQLAlchemy or
+    DB-API, sqlite3/aiosqlite/psycopg/asyncpg), so the sample covers them all
+    where the framework allows them.
+    """
+    values = {
+        ("needs_async", v.needs_async),
+        ("use_orm", v.use_orm),
+        ("needs_admin", v.needs_admin),
+        ("database", v.database),
+    }
+    pairs = {
+        ("orm*db", (v.use_orm, v.database)),
+        ("async*orm", (v.needs_async, v.use_orm)),
+        ("async*db", (v.needs_async, v.database)),
+    }
+    return values | pairs
+
+
+def sample_variants(framework: str) -> list[Variant]:
+    """A small covering sample: the default variant, then greedy coverage.
+
+    Every option value the framework allows appears at least once, both
+    databases appear, and so do the data-layer pairs of ``_coverage``.
+    """
+    candidates = all_variants(framework)
+    needed: set[tuple[str, Any]] = set().union(*(_coverage(v) for v in candidates))
+    chosen = [candidates[0]]
+    needed -= _coverage(candidates[0])
+    while needed:
+        best = max(candidates, key=lambda v: len(_coverage(v) & needed))
+        chosen.append(best)
+        needed -= _coverage(best)
+    return chosen
+
+
+def selected_variants(full_matrix: bool, frameworks: tuple[str, ...] = AVAILABLE) -> list[Variant]:
+    """The variants a test run covers, framework by framework."""
+    pick = all_variants if full_matrix else sample_variants
+    return [v for fw in frameworks for v in pick(fw)]
