@@ -119,15 +119,8 @@ def all_variants(framework: str) -> list[Variant]:
     for needs_async, use_orm, needs_admin, database in itertools.product(
         (False, True), (True, False), (False, True), DATABASES
     ):
-        candidate = dict(
-            framework=framework,
-            needs_async=needs_async,
-            use_orm=use_orm,
-            needs_admin=needs_admin,
-            database=database,
-        )
         try:
-            v = Variant(**candidate)  # type: ignore[arg-type]
+            v = Variant(framework, needs_async, use_orm, needs_admin, database)
         except ValueError:
             continue
         if v not in variants:

@@ -95,6 +95,7 @@ class PostgresCluster:
         cmd = [runuser, "-u", PG_USER, "--", *args]
         proc = subprocess.run(
             cmd,
+            check=False,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -165,7 +166,8 @@ class PostgresCluster:
                 dbname,
                 "-c",
                 sql,
-            ],  # fmt: skip
+            ],
+            check=False,
             capture_output=True,
             text=True,
             timeout=60,
