@@ -193,7 +193,7 @@ def test_message_after_copy_lists_the_next_commands(
     copier.run_copy(
         str(TEMPLATE_ROOT),
         str(dst),
-        data={"use_orm": True, "needs_admin": True},
+        data={"use_orm": True, "needs_admin": True, "database": "postgresql"},
         defaults=True,
         vcs_ref="HEAD",
     )
@@ -203,6 +203,7 @@ def test_message_after_copy_lists_the_next_commands(
         f"cd '{dst}'",
         'git init && git add -A && git commit -m "Initial commit"',
         "make install",
+        "cp .env.example .env && docker compose up -d db",
         "make migrate",
         "make createadmin",
         "make test",
