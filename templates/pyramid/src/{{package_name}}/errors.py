@@ -58,7 +58,7 @@ def allowed_methods(request: Request) -> list[str]:
             accepted = related["request_methods"] or ()
             methods.update([accepted] if isinstance(accepted, str) else accepted)
     if "GET" in methods:
-        methods.add("HEAD")  # Pyramid answers HEAD with every GET view
+        methods.add("HEAD")  # answered by the GET views (tweens.py)
     return sorted(methods)
 
 

@@ -46,14 +46,20 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
         request.request_id = rid
         origin = request.headers.get("Origin")
         allowed = origin is not None and (origin in origins or "*" in origins)
+        method = request.method
         if allowed and _is_preflight(request):
             response = _preflight(request)
         else:
+            # HEAD is answered by the GET view (so validated against the GET operation of
+            # the OpenAPI document); WebOb drops the body because the WSGI method is HEAD.
+            request.method = "GET" if method == "HEAD" else method
             try:
                 response = handler(request)
             except Exception:
                 # Nothing below should raise; if something does, errors.py still answers.
                 response = request.invoke_exception_view(reraise=True)
+            finally:
+                request.method = method
         if allowed:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = f"{REQUEST_ID_HEADER}, Location"
@@ -61,7 +67,7 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
         response.headers[REQUEST_ID_HEADER] = rid
         response.headers["X-Content-Type-Options"] = "nosniff"
         duration_ms = (time.perf_counter() - started) * 1000
-        log_request(request.method, request.path, response.status_code, duration_ms, rid)
+        log_request(method, request.path, response.status_code, duration_ms, rid)
         return response
 
     return request_tween
