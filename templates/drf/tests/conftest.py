@@ -8,6 +8,11 @@ import pytest
 from rest_framework.test import APIClient
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests run without `collectstatic`: WhiteNoise serves from the apps, as in development."""
+    config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_database(db: None) -> None:
     """Every test runs in a transaction that is rolled back afterwards (pytest-django)."""

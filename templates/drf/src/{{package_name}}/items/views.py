@@ -35,6 +35,7 @@ _LOCATION = OpenApiParameter(
 _WRITE_ERRORS = (400, 404, 409, 413, 415, 422, 503)
 
 
+@extend_schema(tags=["items"])
 @extend_schema_view(
     list=extend_schema(
         operation_id="list_items",
