@@ -489,252 +489,111 @@ def test_refused_framework_writes_nothing_from_the_real_template(tmp_path: Path)
 
 # ---- validators --------------------------------------------------------------------------
 
+ONE_LINE = (
+    "must be one line of printable characters; remove the line breaks, tabs or control characters"
+)
+
+
+def bad_slug(value: str, suggestion: str) -> tuple[str, str, str]:
+    return (
+        "project_slug",
+        value,
+        (
+            f'project_slug: "{value}" is not a valid slug; use lower-case ASCII letters, '
+            f'digits and single dashes, starting with a letter, such as "{suggestion}"'
+        ),
+    )
+
+
+def bad_package(value: str, suggestion: str) -> tuple[str, str, str]:
+    return (
+        "package_name",
+        value,
+        (
+            f'package_name: "{value}" is not a valid package name; use lower-case ASCII letters, '
+            f'digits and underscores, starting with a letter, such as "{suggestion}"'
+        ),
+    )
+
+
+def upper_case_package(value: str, suggestion: str) -> tuple[str, str, str]:
+    return (
+        "package_name",
+        value,
+        (
+            f'package_name: "{value}" has upper-case letters; '
+            f'Python package names are lower case (PEP 8), such as "{suggestion}"'
+        ),
+    )
+
+
+def taken_package(value: str, why: str) -> tuple[str, str, str]:
+    return (
+        "package_name",
+        value,
+        f'package_name: "{value}" {why}; choose another name, such as "{value}_api"',
+    )
+
+
+def bad_email(value: str) -> tuple[str, str, str]:
+    return (
+        "author_email",
+        value,
+        (
+            f'author_email: "{value}" does not look like an e-mail address; '
+            'give one such as "ada@example.com", or leave it empty'
+        ),
+    )
+
+
+USED = (
+    "is already used by the generated project (a framework, a dependency or one of its own modules)"
+)
+
 INVALID = [
-    # project_name
-    (
-        "project_name",
-        "",
-        'project_name: must not be empty; give the project a name, such as "My API"',
-    ),
-    (
-        "project_name",
-        "   ",
-        'project_name: must not be empty; give the project a name, such as "My API"',
-    ),
+    ("project_name", "", 'project_name: must not be empty; give the project a name, such as "My API"'),
+    ("project_name", "   ", 'project_name: must not be empty; give the project a name, such as "My API"'),
     ("project_name", "x" * 81, "project_name: 81 characters is too long; use at most 80"),
-    (
-        "project_name",
-        "My\nAPI",
-        (
-            "project_name: must be one line of printable characters; "
-            "remove the line breaks, tabs or control characters"
-        ),
-    ),
-    (
-        "project_name",
-        "My\x00API",
-        (
-            "project_name: must be one line of printable characters; "
-            "remove the line breaks, tabs or control characters"
-        ),
-    ),
-    # project_slug
-    (
-        "project_slug",
-        "",
-        'project_slug: must not be empty; use lower-case letters, digits and dashes, such as "my-api"',
-    ),
-    (
-        "project_slug",
-        "Café Menü",
-        (
-            'project_slug: "Café Menü" is not a valid slug; use lower-case ASCII letters, '
-            'digits and single dashes, starting with a letter, such as "cafe-menu"'
-        ),
-    ),
-    (
-        "project_slug",
-        "my--api",
-        (
-            'project_slug: "my--api" is not a valid slug; use lower-case ASCII letters, '
-            'digits and single dashes, starting with a letter, such as "my-api"'
-        ),
-    ),
-    (
-        "project_slug",
-        "my_api",
-        (
-            'project_slug: "my_api" is not a valid slug; use lower-case ASCII letters, '
-            'digits and single dashes, starting with a letter, such as "my-api"'
-        ),
-    ),
-    (
-        "project_slug",
-        "2fast",
-        (
-            'project_slug: "2fast" is not a valid slug; use lower-case ASCII letters, '
-            'digits and single dashes, starting with a letter, such as "api-2fast"'
-        ),
-    ),
-    (
-        "project_slug",
-        "api-",
-        (
-            'project_slug: "api-" is not a valid slug; use lower-case ASCII letters, '
-            'digits and single dashes, starting with a letter, such as "api"'
-        ),
-    ),
-    # package_name
-    (
-        "package_name",
-        "",
-        (
-            "package_name: must not be empty; use lower-case letters, digits and underscores, "
-            'such as "my_api"'
-        ),
-    ),
-    (
-        "package_name",
-        "my-api",
-        (
-            'package_name: "my-api" is not a valid package name; use lower-case ASCII letters, '
-            'digits and underscores, starting with a letter, such as "my_api"'
-        ),
-    ),
-    (
-        "package_name",
-        "2fast",
-        (
-            'package_name: "2fast" is not a valid package name; use lower-case ASCII letters, '
-            'digits and underscores, starting with a letter, such as "api_2fast"'
-        ),
-    ),
-    (
-        "package_name",
-        "_private",
-        (
-            'package_name: "_private" is not a valid package name; use lower-case ASCII letters, '
-            'digits and underscores, starting with a letter, such as "private"'
-        ),
-    ),
-    (
-        "package_name",
-        "café",
-        (
-            'package_name: "café" is not a valid package name; use lower-case ASCII letters, '
-            'digits and underscores, starting with a letter, such as "cafe"'
-        ),
-    ),
-    (
-        "package_name",
-        "MyApi",
-        (
-            'package_name: "MyApi" has upper-case letters; Python package names are lower case '
-            '(PEP 8), such as "myapi"'
-        ),
-    ),
-    (
-        "package_name",
-        "Class",
-        (
-            'package_name: "Class" has upper-case letters; Python package names are lower case '
-            '(PEP 8), such as "class_api"'
-        ),
-    ),
-    (
-        "package_name",
-        "class",
-        'package_name: "class" is a Python keyword; choose another name, such as "class_api"',
-    ),
-    (
-        "package_name",
-        "async",
-        'package_name: "async" is a Python keyword; choose another name, such as "async_api"',
-    ),
-    (
-        "package_name",
-        "email",
-        (
-            'package_name: "email" is a standard-library module; choose another name, '
-            'such as "email_api"'
-        ),
-    ),
-    (
-        "package_name",
-        "tomllib",
-        (
-            'package_name: "tomllib" is a standard-library module; choose another name, '
-            'such as "tomllib_api"'
-        ),
-    ),
-    (
-        "package_name",
-        "asynchat",  # gone in 3.12, still in 3.11
-        (
-            'package_name: "asynchat" is a standard-library module; choose another name, '
-            'such as "asynchat_api"'
-        ),
-    ),
+    ("project_name", "My\nAPI", f"project_name: {ONE_LINE}"),
+    ("project_name", "My\x00API", f"project_name: {ONE_LINE}"),
+    ("project_slug", "", 'project_slug: must not be empty; use lower-case letters, digits and dashes, such as "my-api"'),
+    bad_slug("Café Menü", "cafe-menu"),
+    bad_slug("my--api", "my-api"),
+    bad_slug("my_api", "my-api"),
+    bad_slug("2fast", "api-2fast"),
+    bad_slug("api-", "api"),
+    ("package_name", "", 'package_name: must not be empty; use lower-case letters, digits and underscores, such as "my_api"'),
+    bad_package("my-api", "my_api"),
+    bad_package("2fast", "api_2fast"),
+    bad_package("_private", "private"),
+    bad_package("café", "cafe"),
+    upper_case_package("MyApi", "myapi"),
+    upper_case_package("Class", "class_api"),
+    taken_package("class", "is a Python keyword"),
+    taken_package("async", "is a Python keyword"),
+    taken_package("email", "is a standard-library module"),
+    taken_package("tomllib", "is a standard-library module"),
+    taken_package("asynchat", "is a standard-library module"),  # gone in 3.12, still in 3.11
     *[
-        (
-            "package_name",
-            name,
-            (
-                f'package_name: "{name}" is already used by the generated project (a framework, '
-                f'a dependency or one of its own modules); choose another name, such as "{name}_api"'
-            ),
-        )
+        taken_package(name, USED)
         for name in [
-            "fastapi",
-            "django",
-            "flask",
-            "bottle",
-            "pyramid",
-            "rest_framework",
-            "sqlalchemy",
-            "alembic",
-            "pydantic",
-            "pydantic_settings",
-            "starlette",
-            "uvicorn",
-            "gunicorn",
-            "werkzeug",
-            "jinja2",
-            "psycopg",
-            "asyncpg",
-            "aiosqlite",
-            "sqladmin",
-            "waitress",
-            "webtest",
-            "pytest",
-            "test",
-            "tests",
-            "migrations",
-            "manage",
+            "fastapi", "django", "flask", "bottle", "pyramid", "rest_framework", "sqlalchemy",
+            "alembic", "pydantic", "pydantic_settings", "starlette", "uvicorn", "gunicorn",
+            "werkzeug", "jinja2", "psycopg", "asyncpg", "aiosqlite", "sqladmin", "waitress",
+            "webtest", "pytest", "test", "tests", "migrations", "manage",
         ]
     ],
-    # description, author_name: one line
-    (
-        "description",
-        "line one\nline two",
-        (
-            "description: must be one line of printable characters; "
-            "remove the line breaks, tabs or control characters"
-        ),
-    ),
-    (
-        "author_name",
-        "Ada\tLovelace",
-        (
-            "author_name: must be one line of printable characters; "
-            "remove the line breaks, tabs or control characters"
-        ),
-    ),
-    # author_email
+    ("description", "line one\nline two", f"description: {ONE_LINE}"),
+    ("author_name", "Ada\tLovelace", f"author_name: {ONE_LINE}"),
     *[
-        (
-            "author_email",
-            email,
-            (
-                f'author_email: "{email}" does not look like an e-mail address; '
-                'give one such as "ada@example.com", or leave it empty'
-            ),
-        )
+        bad_email(email)
         for email in [
-            "ada",
-            "ada@",
-            "@example.com",
-            "ada@example",
-            "ada@@example.com",
-            "ada lovelace@example.com",
-            'ada"@example.com',
-            "ada@example.c",
-            "ada@-example.com",
-            "ada@example..com",
-            "a" * 250 + "@example.com",
+            "ada", "ada@", "@example.com", "ada@example", "ada@@example.com",
+            "ada lovelace@example.com", 'ada"@example.com', "ada@example.c",
+            "ada@-example.com", "ada@example..com", "a" * 250 + "@example.com",
         ]
     ],
-]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
