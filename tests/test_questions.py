@@ -244,6 +244,7 @@ def test_defaults_of_a_full_render(copie: Any) -> None:
         ("İstanbul Ĳssel", "istanbul-ijssel", "istanbul_ijssel"),
         ("Cafe\u0301 decomposed", "cafe-decomposed", "cafe_decomposed"),
         ("  --Hello__World!!--  ", "hello-world", "hello_world"),
+        ("Bob’s C++ & Jo's API", "bobs-c-jos-api", "bobs_c_jos_api"),
         ("2024 Report", "api-2024-report", "api_2024_report"),
         ("!!!", "my-api", "my_api"),
         ("日本語", "my-api", "my_api"),
