@@ -1,0 +1,1 @@
+"""The Django project: settings, URLs, the WSGI/ASGI applications and the items app."""
