@@ -31,6 +31,8 @@ from openapi_core.validation.request.exceptions import (
     RequestBodyValidationError,
 )
 from pyramid.config import PHASE0_CONFIG, Configurator
+from pyramid.httpexceptions import HTTPBadRequest
+from pyramid.interfaces import IViewDeriverInfo as ViewDeriverInfo
 from pyramid.request import Request
 from pyramid.view import exception_view_config
 from pyramid_openapi3.exceptions import RequestValidationError, ResponseValidationError
@@ -42,6 +44,7 @@ from .schemas import STRIP
 
 logger = logging.getLogger(__name__)
 API = "pyramid_openapi3"  # the name pyramid_openapi3 keeps its settings under
+View = Callable[[Any, Request], Any]
 TYPE_NAMES = {"integer": "an integer", "string": "a string", "object": "an object"}
 
 
@@ -53,6 +56,7 @@ def includeme(config: Configurator) -> None:
     as the library's `pyramid_openapi3_spec` directive does it (pinned to 0.22).
     """
     config.include("pyramid_openapi3")
+    config.add_view_deriver(utf8_json_body, over="openapi_view")
     document = build_openapi()
     config.registry["openapi_document"] = document
     settings = config.get_settings()
@@ -81,6 +85,26 @@ def includeme(config: Configurator) -> None:
         settings.setdefault("pyramid_openapi3_apinames", []).append(API)
 
     config.action((f"{API}_spec",), register, order=PHASE0_CONFIG)
+
+
+def utf8_json_body(view: View, info: ViewDeriverInfo) -> View:
+    """Refuse a JSON body that is not UTF-8 (400) before openapi-core reads it.
+
+    RFC 8259 requires UTF-8, and openapi-core cannot even describe such a body
+    (its error message decodes the bytes as UTF-8 and fails).
+    """
+    if not info.options.get("openapi"):
+        return view
+
+    def checked_view(context: Any, request: Request) -> Any:
+        if request.content_type == "application/json":
+            try:
+                request.body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HTTPBadRequest("the request body is not UTF-8 JSON") from None
+        return view(context, request)
+
+    return checked_view
 
 
 @exception_view_config(RequestValidationError)
