@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .logs import REQUEST_ID_HEADER, log_request, request_id
 
@@ -41,10 +41,16 @@ def require_json_object() -> None:
         return
     if not request.is_json:
         raise UnsupportedMediaType()
+    # 413 when Content-Length is over MAX_CONTENT_LENGTH; the bytes stay cached for the
+    # validation that follows.
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    at_limit = limit is not None and len(data) >= limit
+    # A streamed (chunked) body is cut at the limit, silently: anything left is too much.
+    if at_limit and request.content_length is None and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
     try:
-        # Reading the body enforces MAX_CONTENT_LENGTH (413); the bytes stay cached
-        # for the validation that follows.
-        body = json.loads(request.get_data(cache=True), parse_constant=_reject_constant)
+        body = json.loads(data, parse_constant=_reject_constant)
     except ValueError:
         raise BadRequest("The body is not valid JSON.") from None
     if not isinstance(body, dict):
