@@ -175,17 +175,29 @@ def test_cors_origins_and_dotenv(
     dotenv = project / ".env"
     assert not dotenv.exists(), f"{dotenv} exists in a fresh render"
     dotenv.write_text(f"ENVIRONMENT=production\nSECRET_KEY={secrets.token_urlsafe(32)}\n")
+    # .env stays until the server is gone: every worker process reads it when it starts.
     try:
-        srv = start_server(
-            env={
-                "CORS_ORIGINS": f"{ORIGIN},{OTHER_ORIGIN}",
-                "ENVIRONMENT": None,
-                "SECRET_KEY": None,
-            },
-            name="cors",
-        )
+        _check_cors_and_dotenv(start_server)
     finally:
         dotenv.unlink()
+
+
+def _check_cors_and_dotenv(start_server: Callable[..., harness.Server]) -> None:
+    srv = start_server(
+        env={
+            "CORS_ORIGINS": f"{ORIGIN},{OTHER_ORIGIN}",
+            "ENVIRONMENT": None,
+            "SECRET_KEY": None,
+        },
+        name="cors",
+    )
+    try:
+        _check_cors(srv)
+    finally:
+        srv.stop()
+
+
+def _check_cors(srv: harness.Server) -> None:
     with srv.client() as api:
         for origin in (ORIGIN, OTHER_ORIGIN):
             r = api.get("/api/items", headers={"Origin": origin})
