@@ -195,7 +195,8 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     # A keyword is refused with its message, and the same question stays.
     term.send(CLEAR_LINE + "class" + ENTER)
     term.expect(
-        'package_name: "class" is a Python keyword; choose another name, such as "class_api"'
+        "Validation error for question 'package_name': "
+        '"class" is a Python keyword; try "class_api"'
     )
     term.stays_without("One-line description")
     term.send(CLEAR_LINE + "menu_api" + ENTER)
@@ -204,7 +205,9 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     term.answer("Author name", "Ada Lovelace" + ENTER)
     term.expect("Author e-mail")
     term.send("ada" + ENTER)
-    term.expect('author_email: "ada" does not look like an e-mail address')
+    term.expect(
+        "Validation error for question 'author_email': \"ada\" does not look like an e-mail address"
+    )
     term.stays_without("Lowest Python version to support")
     term.send("@example.com" + ENTER)
     term.answer("Lowest Python version to support", DOWN + ENTER)  # 3.12

@@ -490,80 +490,53 @@ def test_refused_framework_writes_nothing_from_the_real_template(tmp_path: Path)
 
 # ---- validators --------------------------------------------------------------------------
 
-ONE_LINE = (
-    "must be one line of printable characters; remove the line breaks, tabs or control characters"
-)
+# Copier prefixes each with "Validation error for question '<key>': ".
+ONE_LINE = "must be one line: no line breaks, tabs or control characters"
 
 
 def bad_slug(value: str, suggestion: str) -> tuple[str, str, str]:
-    return (
-        "project_slug",
-        value,
-        (
-            f'project_slug: "{value}" is not a valid slug; use lower-case ASCII letters, '
-            f'digits and single dashes, starting with a letter, such as "{suggestion}"'
-        ),
-    )
+    rule = "(a-z, 0-9 and single dashes, starting with a letter)"
+    return ("project_slug", value, f'"{value}" is not a valid slug; try "{suggestion}" {rule}')
 
 
 def bad_package(value: str, suggestion: str) -> tuple[str, str, str]:
-    return (
-        "package_name",
-        value,
-        (
-            f'package_name: "{value}" is not a valid package name; use lower-case ASCII letters, '
-            f'digits and underscores, starting with a letter, such as "{suggestion}"'
-        ),
-    )
+    rule = "(a-z, 0-9 and underscores, starting with a letter)"
+    message = f'"{value}" is not a valid package name; try "{suggestion}" {rule}'
+    return ("package_name", value, message)
 
 
 def upper_case_package(value: str, suggestion: str) -> tuple[str, str, str]:
-    return (
-        "package_name",
-        value,
-        (
-            f'package_name: "{value}" has upper-case letters; '
-            f'Python package names are lower case (PEP 8), such as "{suggestion}"'
-        ),
-    )
+    rule = "(PEP 8: package names are lower case)"
+    return ("package_name", value, f'"{value}" has upper-case letters; try "{suggestion}" {rule}')
 
 
 def taken_package(value: str, why: str) -> tuple[str, str, str]:
-    return (
-        "package_name",
-        value,
-        f'package_name: "{value}" {why}; choose another name, such as "{value}_api"',
-    )
+    return ("package_name", value, f'"{value}" {why}; try "{value}_api"')
 
 
 def bad_email(value: str) -> tuple[str, str, str]:
-    return (
-        "author_email",
-        value,
-        (
-            f'author_email: "{value}" does not look like an e-mail address; '
-            'give one such as "ada@example.com", or leave it empty'
-        ),
+    message = (
+        f'"{value}" does not look like an e-mail address; '
+        'give one such as "ada@example.com", or leave it empty'
     )
+    return ("author_email", value, message)
 
 
-USED = (
-    "is already used by the generated project (a framework, a dependency or one of its own modules)"
-)
+USED = "clashes with a dependency or module of the project"
 
 INVALID = [
-    ("project_name", "", 'project_name: must not be empty; give the project a name, such as "My API"'),
-    ("project_name", "   ", 'project_name: must not be empty; give the project a name, such as "My API"'),
-    ("project_name", "x" * 81, "project_name: 81 characters is too long; use at most 80"),
-    ("project_name", "My\nAPI", f"project_name: {ONE_LINE}"),
-    ("project_name", "My\x00API", f"project_name: {ONE_LINE}"),
-    ("project_slug", "", 'project_slug: must not be empty; use lower-case letters, digits and dashes, such as "my-api"'),
+    ("project_name", "", 'must not be empty; give the project a name, such as "My API"'),
+    ("project_name", "   ", 'must not be empty; give the project a name, such as "My API"'),
+    ("project_name", "x" * 81, "is 81 characters long; use at most 80"),
+    ("project_name", "My\nAPI", ONE_LINE),
+    ("project_name", "My\x00API", ONE_LINE),
+    ("project_slug", "", 'must not be empty; try "my-api" (a-z, 0-9 and dashes)'),
     bad_slug("Café Menü", "cafe-menu"),
     bad_slug("my--api", "my-api"),
     bad_slug("my_api", "my-api"),
     bad_slug("2fast", "api-2fast"),
     bad_slug("api-", "api"),
-    ("package_name", "", 'package_name: must not be empty; use lower-case letters, digits and underscores, such as "my_api"'),
+    ("package_name", "", 'must not be empty; try "my_api" (a-z, 0-9 and underscores)'),
     bad_package("my-api", "my_api"),
     bad_package("2fast", "api_2fast"),
     bad_package("_private", "private"),
@@ -584,8 +557,8 @@ INVALID = [
             "webtest", "pytest", "test", "tests", "migrations", "manage",
         ]
     ],
-    ("description", "line one\nline two", f"description: {ONE_LINE}"),
-    ("author_name", "Ada\tLovelace", f"author_name: {ONE_LINE}"),
+    ("description", "line one\nline two", ONE_LINE),
+    ("author_name", "Ada\tLovelace", ONE_LINE),
     *[
         bad_email(email)
         for email in [
@@ -613,7 +586,7 @@ def test_needs_admin_without_orm_is_refused(questionnaire: Path, tmp_path: Path)
     error = refused(questionnaire, tmp_path / "dst", use_orm=False, needs_admin=True)
     assert error == (
         "Validation error for question 'needs_admin': "
-        "needs_admin: the admin UI needs the ORM; answer use_orm=true, or needs_admin=false"
+        "the admin UI needs the ORM; answer use_orm=true, or needs_admin=false"
     )
 
 
@@ -636,8 +609,9 @@ def test_validation_failure_writes_nothing_from_the_real_template(tmp_path: Path
     dst = tmp_path / "dst"
     dst.mkdir()  # an existing, empty destination stays empty
     error = refused(TEMPLATE_ROOT, dst, package_name="class")
-    assert error.endswith(
-        'package_name: "class" is a Python keyword; choose another name, such as "class_api"'
+    assert error == (
+        "Validation error for question 'package_name': "
+        '"class" is a Python keyword; try "class_api"'
     )
     assert list(dst.iterdir()) == []
 
