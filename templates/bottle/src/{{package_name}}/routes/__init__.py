@@ -1,0 +1,1 @@
+"""The routes, one module per resource; each has ``register(app)``."""
