@@ -13,6 +13,7 @@ import json
 import keyword
 import re
 import shutil
+import subprocess
 import sys
 import unicodedata
 from pathlib import Path
@@ -486,6 +487,45 @@ def test_refused_framework_writes_nothing_from_the_real_template(tmp_path: Path)
     error = refused(TEMPLATE_ROOT, dst, needs_async=True, framework="bottle")
     assert error == f"Invalid choice for 'framework': {ASYNC_MESSAGE}"
     assert not dst.exists()
+
+
+@pytest.mark.parametrize(
+    ("preset", "last_line"),
+    [
+        (
+            "needs_async: true\nframework: bottle\n",
+            f"ValueError: Invalid choice for 'framework': {ASYNC_MESSAGE}",
+        ),
+        (
+            "project_name: Class\n",  # the default package name is fine: class_api
+            None,
+        ),
+        (
+            "package_name: class\n",
+            (
+                "ValueError: Validation error for question 'package_name': "
+                '"class" is a Python keyword; try "class_api"'
+            ),
+        ),
+    ],
+)
+def test_preset_file_on_the_command_line(
+    tmp_path: Path, preset: str, last_line: str | None
+) -> None:
+    """`copier copy --data-file`: a bad answer ends the traceback with its message, writes nothing."""
+    (tmp_path / "preset.yml").write_text(preset)
+    dst = tmp_path / "project"
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
+    command += ["--data-file", str(tmp_path / "preset.yml"), str(TEMPLATE_ROOT), str(dst)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if last_line is None:
+        assert result.returncode == 0, result.stderr
+        answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+        assert (answers["project_slug"], answers["package_name"]) == ("class", "class_api")
+    else:
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == last_line
+        assert not dst.exists()
 
 
 # ---- validators --------------------------------------------------------------------------
