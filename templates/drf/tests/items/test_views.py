@@ -211,7 +211,9 @@ def test_json_suffix_media_types_are_json(client: APIClient) -> None:
     assert response.status_code == 201
 
 
-@pytest.mark.parametrize("body", [b"{", b"[1, 2]", b'"text"', b"", b"\xff\xfe", b"NaN"])
+@pytest.mark.parametrize(
+    "body", [b"{", b"[1, 2]", b'"text"', b"", b"\xff\xfe", b"NaN", b"[" * 100_000 + b"]" * 100_000]
+)
 def test_malformed_or_non_object_json_is_400(client: APIClient, body: bytes) -> None:
     response = client.generic("POST", "/api/items", body, content_type="application/json")
     assert _problem(response, 400)["title"] == "Bad Request"

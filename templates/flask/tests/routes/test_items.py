@@ -70,7 +70,18 @@ def test_list_defaults(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "limit=abc", "offset=-1", "offset=9223372036854775808"]
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "limit=",
+        "limit=1.5",
+        "offset=2.0",
+        "offset=+2",
+        "offset=-1",
+        "offset=9223372036854775808",
+    ],
 )
 def test_list_rejects_bad_paging(client: FlaskClient, query: str) -> None:
     response = client.get(f"/api/items?{query}")
@@ -190,10 +201,12 @@ def test_ids_that_are_not_valid_are_unknown(client: FlaskClient, item_id: str) -
     assert response.mimetype == PROBLEM_JSON
 
 
-def test_unknown_item_is_404(client: FlaskClient) -> None:
-    for method in ("get", "put", "patch", "delete"):
-        response = getattr(client, method)(
-            "/api/items/2147483647", json={"name": "x", "quantity": 1}
-        )
-        assert response.status_code == 404, method
-        assert response.get_json()["status"] == 404
+@pytest.mark.parametrize("item_id", ["2147483647", "0", "2147483648", "9" * 30])
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_unknown_item_is_404_for_every_method(
+    client: FlaskClient, method: str, item_id: str
+) -> None:
+    response = getattr(client, method)(f"/api/items/{item_id}", json={"name": "x", "quantity": 1})
+
+    assert response.status_code == 404
+    assert response.get_json()["status"] == 404
