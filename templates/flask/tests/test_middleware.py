@@ -8,8 +8,12 @@ import pytest
 from flask.testing import FlaskClient
 
 
-def test_request_id_is_echoed(client: FlaskClient) -> None:
-    response = client.get("/health", headers={"X-Request-ID": "abc-123"})
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/health"), ("GET", "/api/items/0"), ("POST", "/api/items"), ("GET", "/nowhere")],
+)
+def test_request_id_is_echoed(client: FlaskClient, method: str, path: str) -> None:
+    response = client.open(path, method=method, headers={"X-Request-ID": "abc-123"})
 
     assert response.headers["X-Request-ID"] == "abc-123"
 

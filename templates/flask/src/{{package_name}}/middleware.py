@@ -27,7 +27,7 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
-    rid = g.get("request_id") or request_id(None)
+    rid = g.get("request_id") or request_id(request.headers.get(REQUEST_ID_HEADER))
     response.headers[REQUEST_ID_HEADER] = rid
     response.headers["X-Content-Type-Options"] = "nosniff"
     duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
