@@ -46,13 +46,21 @@ def test_list_defaults_to_the_first_twenty(client: TestApp) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "field"),
-    [("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"), ("offset=-1", "offset")],
+    ("query", "fields"),
+    [
+        ("limit=0", ["limit"]),
+        ("limit=101", ["limit"]),
+        ("limit=x", ["limit"]),
+        ("limit=", ["limit"]),
+        ("offset=-1", ["offset"]),
+        ("offset=1.0", ["offset"]),
+        ("limit=0&offset=-1", ["limit", "offset"]),
+    ],
 )
-def test_list_rejects_bad_paging(client: TestApp, query: str, field: str) -> None:
+def test_list_rejects_bad_paging(client: TestApp, query: str, fields: list[str]) -> None:
     errors = field_errors(client.get(f"/api/items?{query}", status=422))
 
-    assert list(errors) == [field]
+    assert list(errors) == fields
 
 
 def test_put_replaces_every_field(client: TestApp) -> None:
