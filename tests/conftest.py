@@ -19,7 +19,7 @@ def _isolated_copier_settings(
 ) -> None:
     """Keep the developer's own Copier settings (defaults, trust) out of every test."""
     settings = tmp_path_factory.getbasetemp() / "copier-settings.yml"
-    settings.touch()
+    settings.write_text("{}\n")
     monkeypatch.setenv("COPIER_SETTINGS_PATH", str(settings))
 
 

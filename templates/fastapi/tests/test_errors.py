@@ -14,11 +14,12 @@ from .helpers import assert_problem
 def test_unknown_path_is_a_404_problem(client: TestClient) -> None:
     body = assert_problem(client.get("/no/such/path"), 404)
     assert body["title"] == "Not Found"
+    assert body["detail"] == "there is nothing at this path"
 
 
 def test_wrong_method_is_405_with_allow(client: TestClient) -> None:
     response = client.delete("/api/items")
-    assert_problem(response, 405)
+    assert assert_problem(response, 405)["detail"]
     allowed = set(response.headers["allow"].replace(" ", "").split(","))
     assert {"GET", "POST"} <= allowed
     assert "DELETE" not in allowed

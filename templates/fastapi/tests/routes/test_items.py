@@ -56,6 +56,8 @@ def test_list_is_paginated_in_id_order(client: TestClient) -> None:
         ({"limit": "ten"}, "limit"),
         ({"offset": -1}, "offset"),
         ({"offset": "1.5"}, "offset"),
+        ({"offset": "2.0"}, "offset"),
+        ({"limit": "1e1"}, "limit"),
     ],
 )
 def test_bad_query_parameters_are_422(
