@@ -1,0 +1,29 @@
+# copier-api-starter: the template's own commands (`make help`).
+# uv comes from PATH, else it is installed once into .tools/ from PyPI.
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export PATH := $(abspath $(dir $(UV))):$(PATH)
+DEST ?= build/my-api
+PYTEST := $(UV) run pytest -n 2 --dist loadgroup
+
+.DEFAULT_GOAL := help
+.PHONY: help render test test-full lint
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+render: $(UV) ## render the default starter (FastAPI, SQLite) into $(DEST)
+	$(UV) run copier copy --defaults --vcs-ref HEAD "$(CURDIR)" "$(DEST)"
+
+test: $(UV) ## the template's whole test suite (a covering sample of each framework's options)
+	$(PYTEST)
+
+test-full: $(UV) ## the same, over every valid option combination of every framework
+	$(PYTEST) --full-matrix
+
+lint: $(UV) ## lint the template's own Python (tests)
+	$(UV) run ruff check tests
+	$(UV) run ruff format --check tests
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet "uv>=0.9"
