@@ -62,10 +62,18 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-@exception_view_config(ValidationError)
-def validation_error(exc: ValidationError, request: Request) -> Response:
-    """A body that passed the OpenAPI checks but not the pydantic model (422)."""
-    return validation_response(field_errors(exc.errors()))
+class InvalidBodyError(Exception):
+    """A request body that passed the OpenAPI checks but not its pydantic model."""
+
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.errors = field_errors(error.errors())
+
+
+@exception_view_config(InvalidBodyError)
+def invalid_body(exc: InvalidBodyError, request: Request) -> Response:
+    """422 with one entry per field (a pydantic error anywhere else is a bug: 500)."""
+    return validation_response(exc.errors)
 
 
 @exception_view_config(DuplicateNameError)

@@ -23,6 +23,12 @@ def test_create_returns_the_item_and_its_location(client: TestApp) -> None:
     assert item["created_at"] == item["updated_at"]
 
 
+def test_name_length_counts_after_stripping(client: TestApp) -> None:
+    name = "n" * 200
+    created = client.post_json("/api/items", {"name": f"  {name}\t", "quantity": 1}).json
+    assert created["name"] == name
+
+
 def test_get_list_and_pagination(client: TestApp) -> None:
     ids = [
         client.post_json("/api/items", {"name": f"n{i}", "quantity": i}).json["id"]
