@@ -45,6 +45,10 @@ bp = Blueprint("docs", __name__)
 def document(app: Flask) -> dict[str, Any]:
     """The app's OpenAPI document, as flask-openapi3 builds it from the routes, tidied."""
     spec = cast(OpenAPI, app).api_doc
+    components = spec.setdefault("components", {})
+    # No security schemes: an empty (or null) entry only adds a useless "Authorize" button.
+    if not components.get("securitySchemes"):
+        components.pop("securitySchemes", None)
     for path_item in spec["paths"].values():
         for operation in path_item.values():
             # flask-openapi3 adds a plain-JSON 422 to operations that do not declare one;
