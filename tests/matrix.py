@@ -19,7 +19,7 @@ from typing import Any
 
 FRAMEWORKS = ("fastapi", "drf", "flask", "bottle", "pyramid")
 # A framework joins the suite here once copier.yml enables it.
-AVAILABLE = ("fastapi",)
+AVAILABLE = ("fastapi", "drf")
 
 DATABASES = ("sqlite", "postgresql")
 
