@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+import string
 from typing import Any
 
 import bottle
@@ -12,11 +13,11 @@ from swagger_ui_bundle import swagger_ui_path
 from ..openapi import build_openapi
 
 ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png")
-PAGE = """<!doctype html>
+PAGE = string.Template("""<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
-  <title>{title}</title>
+  <title>$title</title>
   <link rel="stylesheet" href="/docs/swagger-ui.css">
   <link rel="icon" href="/docs/favicon-32x32.png">
 </head>
@@ -24,11 +25,11 @@ PAGE = """<!doctype html>
   <div id="swagger-ui"></div>
   <script src="/docs/swagger-ui-bundle.js"></script>
   <script>
-    window.ui = SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui"}});
+    window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});
   </script>
 </body>
 </html>
-"""
+""")
 
 
 def register(app: bottle.Bottle) -> None:
@@ -50,7 +51,7 @@ def openapi() -> dict[str, Any]:
 
 def docs() -> str:
     """Swagger UI, which works offline."""
-    return PAGE.format(title=html.escape(_document()["info"]["title"]))
+    return PAGE.substitute(title=html.escape(_document()["info"]["title"]))
 
 
 def asset(name: str) -> bottle.HTTPResponse:
