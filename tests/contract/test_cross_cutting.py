@@ -293,7 +293,7 @@ def test_sigterm_lets_the_request_in_flight_finish(
     ).encode()
     with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
         sock.sendall(head + body[:10])
-        time.sleep(1.0)  # the server has the request line and headers: it is in flight
+        time.sleep(2.0)  # the server has the request line and headers: it is in flight
         srv.terminate()
         time.sleep(1.0)
         sock.sendall(body[10:])
