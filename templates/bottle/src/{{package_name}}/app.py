@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> bottle.Bottle:
     configure_logging(settings.log_level, json_lines=settings.environment == "production")
 
     app = bottle.Bottle()
-    app.config["app.settings"] = settings
+    app.config["app.settings"] = settings  # a route reads bottle.request.app.config
     errors.install(app)
     hooks.install(app, settings.cors_origins)
     app.install(DatabasePlugin(Database(settings.database_url)))
