@@ -33,7 +33,7 @@ from typing import Any, Self
 import httpx
 import matrix
 import pytest
-from matrix import AVAILABLE, Variant
+from matrix import Variant
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,7 +108,7 @@ def render(variant: Variant, dest: Path, *, extra_data: dict[str, Any] | None = 
     import copier.errors
 
     data = dict(variant.answers)
-    data["available_frameworks"] = list(AVAILABLE)
+    data["available_frameworks"] = matrix.available_frameworks()
     data.update(extra_data or {})
     dest = Path(dest)
     # The root conftest isolates Copier's user settings per test; session-scoped

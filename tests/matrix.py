@@ -14,6 +14,7 @@ sample, used unless pytest runs with ``--full-matrix``.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,7 +168,30 @@ def sample_variants(framework: str) -> list[Variant]:
     return chosen
 
 
-def selected_variants(full_matrix: bool, frameworks: tuple[str, ...] = AVAILABLE) -> list[Variant]:
+def frameworks_under_test() -> tuple[str, ...]:
+    """``AVAILABLE``, or the frameworks named in ``CONTRACT_FRAMEWORKS`` (comma-separated).
+
+    ``CONTRACT_FRAMEWORKS=flask`` runs the suites on a framework that is still being
+    built (not yet in ``AVAILABLE``): it is also passed to copier as available.
+    """
+    raw = os.environ.get("CONTRACT_FRAMEWORKS", "").strip()
+    if not raw:
+        return AVAILABLE
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    unknown = [n for n in names if n not in FRAMEWORKS]
+    if unknown:
+        raise ValueError(f"CONTRACT_FRAMEWORKS: unknown framework(s) {unknown}; use {FRAMEWORKS}")
+    return names
+
+
+def available_frameworks() -> list[str]:
+    """What copier's ``available_frameworks`` gets: AVAILABLE plus those under test."""
+    return list(dict.fromkeys([*AVAILABLE, *frameworks_under_test()]))
+
+
+def selected_variants(
+    full_matrix: bool, frameworks: tuple[str, ...] | None = None
+) -> list[Variant]:
     """The variants a test run covers, framework by framework."""
     pick = all_variants if full_matrix else sample_variants
-    return [v for fw in frameworks for v in pick(fw)]
+    return [v for fw in (frameworks or frameworks_under_test()) for v in pick(fw)]
