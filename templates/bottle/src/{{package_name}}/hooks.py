@@ -43,11 +43,13 @@ def install(app: bottle.Bottle, cors_origins: list[str]) -> None:
 
     def after_request() -> None:
         stamp_headers()
+        if allowed:
+            # The answer depends on Origin whenever CORS is on: caches must know.
+            bottle.response.add_header("Vary", "Origin")
         origin = bottle.request.get_header("Origin")
         if origin in allowed:
             bottle.response.set_header("Access-Control-Allow-Origin", origin)
             bottle.response.set_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)
-            bottle.response.add_header("Vary", "Origin")
         environ = bottle.request.environ
         log_request(
             bottle.request.method,
