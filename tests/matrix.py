@@ -20,7 +20,7 @@ from typing import Any
 
 FRAMEWORKS = ("fastapi", "drf", "flask", "bottle", "pyramid")
 # A framework joins the suite here once copier.yml enables it.
-AVAILABLE = ("fastapi", "drf")
+AVAILABLE = ("fastapi", "drf", "flask", "bottle", "pyramid")
 
 DATABASES = ("sqlite", "postgresql")
 

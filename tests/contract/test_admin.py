@@ -12,9 +12,18 @@ import harness
 import httpx
 from matrix import Variant
 
-from contract.helpers import Database, describe
+from contract.helpers import Database, assert_problem, describe
 
 only_admin = harness.only_if(lambda v: v.needs_admin)
+without_admin = harness.only_if(lambda v: not v.needs_admin)
+
+
+@without_admin
+def test_no_admin_without_needs_admin(variant: Variant, server: harness.Server) -> None:
+    """Without needs_admin there is no admin UI: /admin/ is an unknown path (404 problem)."""
+    with server.client() as api:
+        for path in ("/admin/", "/admin/login"):
+            assert_problem(api.get(path), 404)
 
 
 class _Form(HTMLParser):
