@@ -204,6 +204,7 @@ def test_message_after_copy_lists_the_next_commands(
         f"cd '{dst}'",
         'git init && git add -A && git commit -m "Initial commit"',
         "make install",
+        'git add uv.lock && git commit -m "Lock dependencies"',
         "cp .env.example .env && docker compose up -d db",
         "make migrate",
         "make createadmin",
