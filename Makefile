@@ -6,7 +6,7 @@ DEST ?= build/my-api
 PYTEST := $(UV) run pytest -n 2 --dist loadgroup
 
 .DEFAULT_GOAL := help
-.PHONY: help render test test-full lint
+.PHONY: help render test test-full lint bench
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,9 +20,12 @@ test: $(UV) ## the template's whole test suite (a covering sample of each framew
 test-full: $(UV) ## the same, over every valid option combination of every framework
 	$(PYTEST) --full-matrix
 
-lint: $(UV) ## lint the template's own Python (tests)
-	$(UV) run ruff check tests
-	$(UV) run ruff format --check tests
+lint: $(UV) ## lint the template's own Python (tests, bench)
+	$(UV) run ruff check tests bench
+	$(UV) run ruff format --check tests bench
+
+bench: $(UV) ## benchmarks of the template and the starters (about 15 minutes; needs wrk); BENCH_ARGS=--quick
+	$(UV) run --with matplotlib python bench/run.py $(BENCH_ARGS)
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
