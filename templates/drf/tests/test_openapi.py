@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -33,8 +34,11 @@ def test_request_bodies_are_closed_and_match_the_rules(document: dict[str, Any])
     assert create["additionalProperties"] is False
     assert set(create["required"]) == {"name", "quantity"}
     assert set(create["properties"]) == {"name", "description", "quantity"}
-    name = create["properties"]["name"]
-    assert (name["minLength"], name["maxLength"]) == (1, 200)
+    name = re.compile(create["properties"]["name"]["pattern"])
+    for valid in ("a", "  padded  ", " " + "x" * 200 + " "):
+        assert name.search(valid), valid
+    for invalid in ("", "   ", "x" * 201, "a\x00b"):
+        assert not name.search(invalid), invalid
     quantity = create["properties"]["quantity"]
     assert (quantity["minimum"], quantity["maximum"]) == (0, 1_000_000)
     assert "required" not in schemas["PatchedItemRequest"]

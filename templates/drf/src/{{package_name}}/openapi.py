@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from .items.serializers import NAME_PATTERN
 from .problems import PROBLEM_JSON
 
 REASONS = {
@@ -63,6 +64,11 @@ def close_request_bodies(result: dict[str, Any], **kwargs: Any) -> dict[str, Any
             schema["additionalProperties"] = False
         for prop in schema.get("properties", {}).values():
             _drop_redundant_blank_option(prop)
+            if prop.get("pattern") == NAME_PATTERN:
+                # The pattern counts the name once stripped; drf-spectacular adds the
+                # field's min/max_length, which would count the raw string.
+                prop.pop("minLength", None)
+                prop.pop("maxLength", None)
     return result
 
 

@@ -41,7 +41,7 @@ from pyramid_openapi3.exceptions import RequestValidationError, ResponseValidati
 from .openapi import build_openapi
 from .problems import PROBLEM_JSON, READ_ONLY_FIELDS
 from .responses import ApiResponse, problem_response, validation_response
-from .schemas import STRIP
+from .schemas import NAME_MAX, STRIP
 
 logger = logging.getLogger(__name__)
 API = "pyramid_openapi3"  # the name pyramid_openapi3 keeps its settings under
@@ -110,11 +110,11 @@ def utf8_json_body(view: View, info: ViewDeriverInfo) -> View:
 
 
 def _counted_after_stripping(document: dict[str, Any]) -> dict[str, Any]:
-    """The document to validate requests with: `name` without its `maxLength`.
+    """The document to validate requests with: `name` without a raw `maxLength`.
 
-    The served document says `maxLength: 200`, but the contract counts the
-    characters of `name` after stripping surrounding whitespace, which JSON Schema
-    cannot say; the pydantic models (`schemas.py`) check that length in the views.
+    The contract counts the characters of `name` after stripping surrounding
+    whitespace; the served pattern says so, a `maxLength` would not (none is
+    served today: this keeps validation right if one comes back).
     """
     checked = copy.deepcopy(document)
     for schema in checked.get("components", {}).get("schemas", {}).values():
@@ -213,6 +213,8 @@ def _message(error: SchemaError) -> str:
             return "must not contain NUL characters"
         if not value.strip(STRIP):
             return "must not be blank"
+        if len(value.strip(STRIP)) > NAME_MAX:
+            return f"must be at most {NAME_MAX} characters"
         return "is not a valid value"
     if error.validator == "maxLength":
         return f"must be at most {schema.get('maxLength')} characters"

@@ -18,14 +18,14 @@ READ_ONLY = ("id", "created_at", "updated_at")
 COMMON_MESSAGES = {"required": "field required", "null": "must not be null"}
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": NAME_MAX,
-        "pattern": r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$",
-    }
+# For OpenAPI clients: 1..200 characters once stripped, no NUL. A pattern, because
+# `maxLength` would count the raw string and call valid, padded names invalid.
+NAME_PATTERN = (
+    r"^[ \t\n\r\f\v]*[^ \t\n\r\f\v\x00]([^\x00]{0,198}[^ \t\n\r\f\v\x00])?[ \t\n\r\f\v]*$"
 )
+
+
+@extend_schema_field({"type": "string", "pattern": NAME_PATTERN})
 class NameField(serializers.CharField):
     """A string, stripped of surrounding whitespace, then 1..200 characters, without NUL."""
 
