@@ -3,6 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export PATH := $(abspath $(dir $(UV))):$(PATH)
 DEST ?= build/my-api
+FRAMEWORK ?= fastapi
 PYTEST := $(UV) run pytest -n 2 --dist loadgroup
 
 .DEFAULT_GOAL := help
@@ -11,8 +12,8 @@ PYTEST := $(UV) run pytest -n 2 --dist loadgroup
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-render: $(UV) ## render the default starter (FastAPI, SQLite) into $(DEST)
-	$(UV) run copier copy --defaults --vcs-ref HEAD "$(CURDIR)" "$(DEST)"
+render: $(UV) ## render the FastAPI starter (SQLite, other answers at their defaults) into $(DEST)
+	$(UV) run copier copy --defaults --vcs-ref HEAD --data framework=$(FRAMEWORK) "$(CURDIR)" "$(DEST)"
 
 test: $(UV) ## the template's whole test suite (a covering sample of each framework's options)
 	$(PYTEST)

@@ -180,7 +180,8 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
         "needs_async": False,
         "use_orm": True,
         "needs_admin": False,
-        "framework": "fastapi",
+        # The recommendation for the defaults (project_size: small), QUESTIONS.md row 6.
+        "framework": "flask",
         "database": "sqlite",
     }
     # Computed values are not saved: they are recomputed on every update.
