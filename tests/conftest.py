@@ -6,8 +6,10 @@ Keep this file small: rendering, installing and serving helpers live in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import postgres
 import pytest
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +23,17 @@ def _isolated_copier_settings(
     settings = tmp_path_factory.getbasetemp() / "copier-settings.yml"
     settings.write_text("{}\n")
     monkeypatch.setenv("COPIER_SETTINGS_PATH", str(settings))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[postgres.PostgresCluster]:
+    """The worker's throwaway PostgreSQL server (stopped at the end of the session)."""
+    try:
+        cluster = postgres.cluster()
+    except postgres.PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield cluster
+    postgres.stop_cluster()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

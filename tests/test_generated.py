@@ -7,7 +7,6 @@ generated tests also run against a fresh PostgreSQL database (TEST_DATABASE_URL)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import harness
@@ -42,16 +41,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def project(variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The variant rendered and installed (shared with the contract suite in this process)."""
     return harness.installed_project(variant, tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[postgres.PostgresCluster]:
-    try:
-        cluster = postgres.cluster()
-    except postgres.PostgresUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield cluster
-    postgres.stop_cluster()
 
 
 def test_rendered_files(variant: Variant, project: Path) -> None:

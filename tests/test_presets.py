@@ -13,12 +13,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import harness
-import postgres
 import pytest
 import yaml
 from matrix import AVAILABLE, FRAMEWORKS, Variant, invalid_reason
@@ -121,16 +119,6 @@ def _available_presets() -> list[Any]:
                 pytest.param(preset, id=preset.stem, marks=pytest.mark.xdist_group(variant.id))
             )
     return params
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[postgres.PostgresCluster]:
-    try:
-        cluster = postgres.cluster()
-    except postgres.PostgresUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield cluster
-    postgres.stop_cluster()
 
 
 def _files(root: Path) -> dict[str, bytes]:

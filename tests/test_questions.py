@@ -69,16 +69,6 @@ ADMIN_MESSAGE = f"needs_admin: {ADMIN_REASON} (Bottle, Pyramid)"
 ORM_MESSAGE = f"use_orm: {ORM_REASON}"
 
 
-@pytest.fixture(autouse=True)
-def _copier_settings(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An empty settings *mapping*: Copier 9.19 rejects an empty settings file (None)."""
-    settings = tmp_path_factory.getbasetemp() / "copier-settings-questions.yml"
-    settings.write_text("{}\n")
-    monkeypatch.setenv("COPIER_SETTINGS_PATH", str(settings))
-
-
 @pytest.fixture(scope="session")
 def questionnaire(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """copier.yml and the macros it imports, copied once into a plain folder."""
