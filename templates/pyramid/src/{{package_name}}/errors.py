@@ -62,16 +62,16 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-class InvalidBodyError(Exception):
-    """A request body that passed the OpenAPI checks but not its pydantic model."""
+class InvalidInputError(Exception):
+    """A query or body that does not pass its pydantic model (after the OpenAPI checks)."""
 
     def __init__(self, error: ValidationError) -> None:
         super().__init__(str(error))
         self.errors = field_errors(error.errors())
 
 
-@exception_view_config(InvalidBodyError)
-def invalid_body(exc: InvalidBodyError, request: Request) -> Response:
+@exception_view_config(InvalidInputError)
+def invalid_input(exc: InvalidInputError, request: Request) -> Response:
     """422 with one entry per field (a pydantic error anywhere else is a bug: 500)."""
     return validation_response(exc.errors)
 
