@@ -26,7 +26,7 @@ import subprocess
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -343,6 +343,8 @@ class Server:
     Environment: ``HOST=127.0.0.1``, a free ``PORT``, ``WEB_CONCURRENCY=2``,
     ``DATABASE_URL``, ``ENVIRONMENT=production``, a random ``SECRET_KEY``, then
     ``env`` (a value of None removes a variable). Output goes to ``log_path``.
+    ``prefix`` runs ``make serve`` through a command that execs it (e.g. ``setpriv ...``);
+    ``make migrate`` runs without it.
 
     Stopping sends SIGTERM to every process of the server's process group except
     ``make`` itself (GNU make, when signalled, exits by the signal whatever its
@@ -361,8 +363,10 @@ class Server:
         migrate: bool = True,
         startup_timeout: float = 90,
         stop_timeout: float = 30,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.project = project
+        self.prefix = list(prefix)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -402,7 +406,7 @@ class Server:
             make(self.project, "migrate", env=self.env, timeout=300)
         self._log_file = open(self.log_path, "ab", buffering=0)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            ["make", "serve"],
+            [*self.prefix, "make", "serve"],
             cwd=self.project,
             env=base_env(self.env),
             stdin=subprocess.DEVNULL,
