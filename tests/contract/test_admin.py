@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+import sqlite3
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -84,6 +86,53 @@ def _get(api: httpx.Client, jar: _Jar, url: str) -> httpx.Response:
     return r
 
 
+# The framework's standard password hasher, as each starter leaves it configured, and the
+# smallest cost accepted: the framework's default when the starter was written.
+PASSWORD_HASHES = {
+    # Django's default PASSWORD_HASHERS: PBKDF2-SHA256, 1,000,000 iterations in Django 5.2.
+    "drf": (
+        re.compile(r"pbkdf2_sha256\$(?P<cost>\d+)\$[A-Za-z0-9]{22}\$[A-Za-z0-9+/]{43}="),
+        1_000_000,
+    ),
+    # pwdlib's PasswordHash.recommended(): Argon2id, memory cost in KiB (64 MiB by default).
+    "fastapi": (
+        re.compile(
+            r"\$argon2id\$v=19\$m=(?P<cost>\d+),t=(?P<t>\d+),p=\d+"
+            r"\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}"
+        ),
+        65536,
+    ),
+    # werkzeug's generate_password_hash default: scrypt, N = 2**15, r = 8, p = 1.
+    "flask": (re.compile(r"scrypt:(?P<cost>\d+):8:1\$[A-Za-z0-9]{16}\$[0-9a-f]{128}"), 32768),
+}
+
+
+def _stored_password(variant: Variant, db: Database, username: str) -> list[str]:
+    """What the database stores as the admin user's password (one value per matching row)."""
+    table, column = ("auth_user", "password") if variant.framework == "drf" else (
+        "admin_users", "password_hash")  # fmt: skip
+    if db.kind == "sqlite":
+        assert db.sqlite_path is not None
+        with sqlite3.connect(db.sqlite_path, timeout=30) as con:
+            rows = con.execute(f"SELECT {column} FROM {table} WHERE username = ?", (username,))
+            return [str(r[0]) for r in rows]
+    assert re.fullmatch(r"admin\d+", username)  # safe to quote by hand
+    return db.psql(f"SELECT {column} FROM {table} WHERE username = '{username}'").splitlines()
+
+
+def _assert_password_hashed(variant: Variant, db: Database, username: str, password: str) -> None:
+    stored = _stored_password(variant, db, username)
+    assert len(stored) == 1, f"expected one admin user {username!r}, found {stored}"
+    value = stored[0]
+    assert password not in value, f"the admin password is stored in plain text: {value!r}"
+    pattern, min_cost = PASSWORD_HASHES[variant.framework]
+    m = pattern.fullmatch(value)
+    assert m, f"{variant.framework}: not the standard hash format {pattern.pattern}: {value!r}"
+    assert int(m["cost"]) >= min_cost, f"hash cost below {min_cost}: {value!r}"
+    if "t" in pattern.groupindex:
+        assert int(m["t"]) >= 2, f"Argon2 time cost below 2: {value!r}"
+
+
 @only_admin
 def test_admin_requires_login_and_createadmin_works(
     variant: Variant,
@@ -125,6 +174,7 @@ def test_admin_requires_login_and_createadmin_works(
             },
             timeout=120,
         )
+        _assert_password_hashed(variant, db, username, password)
 
         if form is None or login_url is None:
             return  # 401/403 without a login page: nothing more to drive black-box
