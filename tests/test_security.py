@@ -239,16 +239,15 @@ PYPI = "https://pypi.org/pypi"
 HELD_BACK = {
     "django": "DRF starter: the 5.2 LTS series (django>=5.2,<5.3)",
     "django-stubs": "DRF starter: the stubs of the Django series it runs (<5.3)",
-    "djangorestframework-stubs": "DRF starter: follows django-stubs' series",
+    "djangorestframework-stubs": "DRF starter: newer releases need newer django-stubs",
     "mypy": "DRF starter: django-stubs[compatible-mypy] pins the mypy it supports",
-    "openapi-core": "Pyramid starter: pyramid-openapi3's bound",
-    "openapi-schema-validator": "Pyramid starter: openapi-core's bound",
-    "openapi-spec-validator": "Pyramid starter: openapi-core's bound",
-    "jsonschema-path": "Pyramid starter: openapi-core's bound",
-    "pathable": "Pyramid starter: jsonschema-path's bound",
-    "setuptools": "Pyramid starter: Pyramid imports pkg_resources, gone from setuptools 81",
-    "soupsieve": "WebTest's beautifulsoup4: the newest soupsieve needs Python 3.12",
-    "wtforms": "FastAPI admin: sqladmin's bound",
+    "openapi-schema-validator": "Pyramid starter: openapi-core 0.23 (pyramid-openapi3 0.22): <0.9",
+    "openapi-spec-validator": "Pyramid starter: openapi-core 0.23 (pyramid-openapi3 0.22): <0.9",
+    "jsonschema-path": "Pyramid starter: openapi-core 0.23 (pyramid-openapi3 0.22): <0.5",
+    "pathable": "Pyramid starter: jsonschema-path 0.4's bound",
+    "setuptools": "Pyramid starter: setuptools<80.9 (Pyramid 2 imports pkg_resources)",
+    "soupsieve": "WebTest's beautifulsoup4: soupsieve 4 needs Python 3.11.5+, 2.x is kept below",
+    "wtforms": "FastAPI admin: sqladmin's wtforms<3.3",
 }
 
 _pypi_lock = threading.Lock()
