@@ -11,6 +11,8 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
+from .problems import BodyError, parse_json_object
+
 
 def is_json(content_type: str | None) -> bool:
     """True for `application/json` and `application/*+json`, with or without parameters."""
@@ -39,7 +41,11 @@ class JSONOnly(BaseContentNegotiation):
 
 
 class StrictJSONParser(JSONParser):
-    """DRF's JSON parser (no NaN or Infinity), where absurdly deep nesting is a 400, not a 500."""
+    """A JSON body read by `problems.parse_json_object`, as every starter reads it.
+
+    DRF's own parser would let a 5000-digit integer become a 400 naming
+    `sys.set_int_max_str_digits()`, and quote Python's decoding errors in the detail.
+    """
 
     def parse(
         self,
@@ -48,6 +54,6 @@ class StrictJSONParser(JSONParser):
         parser_context: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - the document is nested too deeply.") from None
+            return parse_json_object(stream.read() if stream is not None else b"")
+        except BodyError as exc:
+            raise ParseError(str(exc)) from None

@@ -3,8 +3,10 @@
 Views declared with `openapi=True` have their path, query and body checked by
 openapi-core before they run. A failure raises `RequestValidationError`, which
 `request_validation_error` answers as the contract's problem: 404 for a bad item
-id, 415 for a body that is not JSON, 400 for broken JSON or a body that is not
-an object, and 422 with one `errors` entry per bad field or query parameter.
+id, 415 for a body that is not JSON, 400 for a body that is not an object, and 422
+with one `errors` entry per bad field or query parameter. A JSON body is read once,
+by `problems.parse_json_object` (`request.json_object`), before openapi-core sees it:
+what it refuses is a 400.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pyramid.view import exception_view_config
 from pyramid_openapi3.exceptions import RequestValidationError, ResponseValidationError
 
 from .openapi import build_openapi
-from .problems import PROBLEM_JSON, READ_ONLY_FIELDS
+from .problems import PROBLEM_JSON, READ_ONLY_FIELDS, BodyError, parse_json_object
 from .responses import ApiResponse, problem_response, validation_response
 from .schemas import NAME_MAX, STRIP
 
@@ -47,6 +49,7 @@ logger = logging.getLogger(__name__)
 API = "pyramid_openapi3"  # the name pyramid_openapi3 keeps its settings under
 View = Callable[[Any, Request], Any]
 STRIPPED_FIELDS = ("name",)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 TYPE_NAMES = {"integer": "an integer", "string": "a string", "object": "an object"}
 
 
@@ -58,7 +61,8 @@ def includeme(config: Configurator) -> None:
     as the library's `pyramid_openapi3_spec` directive does it (pinned to 0.22).
     """
     config.include("pyramid_openapi3")
-    config.add_view_deriver(utf8_json_body, over="openapi_view")
+    config.add_request_method(json_object, reify=True)
+    config.add_view_deriver(readable_json_body, over="openapi_view")
     document = build_openapi()
     config.registry["openapi_document"] = document
     settings = config.get_settings()
@@ -71,8 +75,12 @@ def includeme(config: Configurator) -> None:
         version_31 = str(document["openapi"]).startswith("3.1")
         request_unmarshaller = V31RequestUnmarshaller if version_31 else V30RequestUnmarshaller
         response_validator = V31ResponseValidator if version_31 else V30ResponseValidator
-        # openapi-core reads only application/json bodies as JSON unless told.
-        deserializers: dict[str, Callable[[bytes], Any]] = {PROBLEM_JSON: json.loads}
+        # openapi-core reads only application/json bodies as JSON unless told; request
+        # bodies as every starter reads them (`readable_json_body` has checked they can be).
+        deserializers: dict[str, Callable[[bytes], Any]] = {
+            "application/json": parse_json_object,
+            PROBLEM_JSON: json.loads,
+        }
         settings[API] = {
             "filepath": f"{__name__}:build_openapi",
             "spec_route_name": "openapi",
@@ -89,21 +97,30 @@ def includeme(config: Configurator) -> None:
     config.action((f"{API}_spec",), register, order=PHASE0_CONFIG)
 
 
-def utf8_json_body(view: View, info: ViewDeriverInfo) -> View:
-    """Refuse a JSON body that is not UTF-8 (400) before openapi-core reads it.
+def json_object(request: Request) -> dict[str, Any]:
+    """`request.json_object`: the JSON body, read by `problems.parse_json_object`.
 
-    RFC 8259 requires UTF-8, and openapi-core cannot even describe such a body
-    (its error message decodes the bytes as UTF-8 and fails).
+    Not WebOb's `request.json_body`, which takes NaN, fails on a 5000-digit integer or on
+    deep nesting with errors no view expects, and reads the body again on every access.
+    """
+    return parse_json_object(request.body)
+
+
+def readable_json_body(view: View, info: ViewDeriverInfo) -> View:
+    """Refuse a JSON body `request.json_object` cannot read (400) before openapi-core reads it.
+
+    openapi-core's own errors for such bodies say little (and for a body that is not
+    UTF-8, its error message decodes the bytes as UTF-8 and fails).
     """
     if not info.options.get("openapi"):
         return view
 
     def checked_view(context: Any, request: Request) -> Any:
-        if request.content_type == "application/json":
+        if request.method in BODY_METHODS and request.content_type == "application/json":
             try:
-                request.body.decode("utf-8")
-            except UnicodeDecodeError:
-                raise HTTPBadRequest("the request body is not UTF-8 JSON") from None
+                request.json_object  # noqa: B018 - read (and cached) here, or refused
+            except BodyError as exc:
+                raise HTTPBadRequest(str(exc)) from None
         return view(context, request)
 
     return checked_view
@@ -201,9 +218,12 @@ def _message(error: SchemaError) -> str:
     """A short message for one schema violation of a field or parameter."""
     schema = _as_schema(error.schema)
     value = error.instance
+    bounded = schema.get("type") == "integer" and {"minimum", "maximum"} <= schema.keys()
     if error.validator == "type":
         if value is None:
             return "must not be null"
+        if bounded:  # one message for every bad value, as the pydantic models give it
+            return f"must be an integer between {schema['minimum']} and {schema['maximum']}"
         kind = TYPE_NAMES.get(str(schema.get("type")), str(schema.get("type")))
         return f"must be {kind}{' or null' if schema.get('nullable') else ''}"
     if error.validator in ("minimum", "maximum"):

@@ -8,12 +8,14 @@ from typing import Any
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .models import DESCRIPTION_MAX, MAX_QUANTITY, NAME_MAX, Item
 
 # What `name` is stripped of: exactly these characters, not every Unicode space.
 STRIP = " \t\n\r\f\v"
 NO_NUL = "must not contain NUL characters"
+NO_SURROGATE = "must not contain unpaired surrogates"
 READ_ONLY = ("id", "created_at", "updated_at")
 COMMON_MESSAGES = {"required": "field required", "null": "must not be null"}
 
@@ -23,6 +25,25 @@ COMMON_MESSAGES = {"required": "field required", "null": "must not be null"}
 NAME_PATTERN = (
     r"^[ \t\n\r\f\v]*[^ \t\n\r\f\v\x00]([^\x00]{0,198}[^ \t\n\r\f\v\x00])?[ \t\n\r\f\v]*$"
 )
+
+
+def _storable(validators: list[Any]) -> list[Any]:
+    """Text PostgreSQL can store, checked first, with the contract's messages.
+
+    No NUL, and no unpaired surrogate (JSON can escape one, "\\ud800"; no UTF-8 encodes it).
+    """
+    kept = [
+        v
+        for v in validators
+        if not isinstance(v, ProhibitNullCharactersValidator | ProhibitSurrogateCharactersValidator)
+    ]
+    return [ProhibitNullCharactersValidator(message=NO_NUL), NoSurrogates(), *kept]
+
+
+class NoSurrogates(ProhibitSurrogateCharactersValidator):
+    """DRF's check of every CharField, with the contract's message (no code point)."""
+
+    message = NO_SURROGATE
 
 
 @extend_schema_field({"type": "string", "pattern": NAME_PATTERN})
@@ -44,10 +65,7 @@ class NameField(serializers.CharField):
             error_messages=messages,
             **kwargs,
         )
-        self.validators = [
-            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
-        ]
-        self.validators.insert(0, ProhibitNullCharactersValidator(message=NO_NUL))
+        self.validators = _storable(self.validators)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -75,10 +93,7 @@ class DescriptionField(serializers.CharField):
             error_messages=messages,
             **kwargs,
         )
-        self.validators = [
-            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
-        ]
-        self.validators.insert(0, ProhibitNullCharactersValidator(message=NO_NUL))
+        self.validators = _storable(self.validators)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
