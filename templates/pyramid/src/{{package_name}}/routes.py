@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from openapi_ui_bundles.swagger_ui import static_path
 from pyramid.config import Configurator
+from pyramid.request import Request
 
 
 def includeme(config: Configurator) -> None:
     """The API, the health checks, the OpenAPI document and Swagger UI (served locally)."""
+    config.add_route_predicate("digits", DigitsPredicate)
     config.add_route("health", "/health")
     config.add_route("ready", "/ready")
     config.add_route("items", "/api/items")
-    config.add_route("item", "/api/items/{item_id}")
+    config.add_route("item", "/api/items/{item_id}", digits="item_id")
     config.add_route("openapi", "/openapi.json")
     config.add_static_view(name="docs/static", path=str(static_path), cache_max_age=3600)
     config.pyramid_openapi3_add_explorer(route="/docs", template=f"{__package__}:static/docs.html")
+
+
+class DigitsPredicate:
+    """Route predicate `digits="item_id"`: that part of the path is ASCII digits, or no match.
+
+    openapi-core reads the id with `int()`, which also takes other scripts' digits (U+0661);
+    a regex in the pattern would keep pyramid_openapi3 from finding the OpenAPI path.
+    """
+
+    def __init__(self, name: str, config: Configurator) -> None:
+        self.name = name
+
+    def text(self) -> str:
+        return f"digits = {self.name}"
+
+    phash = text
+
+    def __call__(self, info: dict[str, Any], request: Request) -> bool:
+        value = str(info["match"].get(self.name, ""))
+        return value.isascii() and value.isdigit()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote_to_bytes, urlencode
 
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPRequestEntityTooLarge
@@ -42,6 +44,7 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
 
     def request_tween(request: Request) -> Response:
         started = time.perf_counter()
+        _decodable_url(request.environ)
         rid = request_id(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = rid
         origin = request.headers.get("Origin")
@@ -71,6 +74,38 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
         return response
 
     return request_tween
+
+
+def _decodable_url(environ: MutableMapping[str, Any]) -> None:
+    """Make the path and query UTF-8: bytes that are not become U+FFFD.
+
+    WebOb raises UnicodeDecodeError on every read of such a path or query (a 500);
+    Starlette, Werkzeug and Django replace them, so here too a path like `/api/items/%ff`
+    matches no route (404) and `?limit=%ff` is not an integer (422).
+    """
+    path = environ.get("PATH_INFO", "").encode("latin-1")  # PEP 3333: bytes as latin-1
+    if not _is_utf8(path):
+        environ["PATH_INFO"] = path.decode("utf-8", "replace").encode("utf-8").decode("latin-1")
+    query = environ.get("QUERY_STRING", "").encode("latin-1")
+    if not _is_utf8(unquote_to_bytes(query)):
+        pairs = []
+        for part in re.split(rb"[&;]", query.replace(b"+", b" ")):  # as WebOb splits it
+            name, _, value = part.partition(b"=")
+            if part:
+                pairs.append((_replaced(name), _replaced(value)))
+        environ["QUERY_STRING"] = urlencode(pairs)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _replaced(escaped: bytes) -> str:
+    return unquote_to_bytes(escaped).decode("utf-8", "replace")
 
 
 def _is_preflight(request: Request) -> bool:
