@@ -127,6 +127,10 @@ class PostgresCluster:
             "-E", "UTF8",
             "--locale=C.UTF-8",
         )  # fmt: skip
+        self._pg_ctl_start()
+        self.psql(f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{PASSWORD}'")
+
+    def _pg_ctl_start(self) -> None:
         opts = " ".join(
             [
                 "-c listen_addresses=127.0.0.1",
@@ -144,7 +148,23 @@ class PostgresCluster:
             "-o", opts, "-w", "-t", "60", "start",
         )  # fmt: skip
         self._running = True
-        self.psql(f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{PASSWORD}'")
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server (``pg_ctl stop -m fast|immediate``) but keep its data and port.
+
+        ``fast`` terminates every client connection and shuts down cleanly; ``immediate``
+        kills the server processes outright (crash recovery runs on the next start).
+        ``resume()`` starts it again on the same port and data directory.
+        """
+        self._as_postgres(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data_dir),
+            "-m", mode, "-w", "-t", "60", "stop", timeout=90,
+        )  # fmt: skip
+        self._running = False
+
+    def resume(self) -> None:
+        """Start a server stopped by ``halt()`` again, same port, same data."""
+        self._pg_ctl_start()
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL as the superuser over the unix socket; returns psql's output."""
@@ -215,23 +235,37 @@ def cluster() -> PostgresCluster:
         if _cluster_error is not None:
             raise _cluster_error
         try:
-            bindir = find_bindir()
-            try:
-                pwd.getpwnam(PG_USER)
-            except KeyError:
-                raise PostgresUnavailable(
-                    f"the OS user {PG_USER!r} does not exist; install PostgreSQL 15 "
-                    "(.ci/run does) or create the user"
-                ) from None
-            root = Path(tempfile.mkdtemp(prefix="contract-pg-", dir="/tmp"))
-            c = PostgresCluster(bindir=bindir, root=root, port=_free_port())
-            atexit.register(c.stop)
-            c.start()
+            c = new_cluster()
         except BaseException as exc:
             _cluster_error = exc
             raise
         _cluster = c
         return c
+
+
+def new_cluster() -> PostgresCluster:
+    """A new, started cluster; the caller stops it (so does interpreter exit).
+
+    ``cluster()`` is the worker's shared one; a test that stops and restarts PostgreSQL
+    takes a cluster of its own, so the other tests of the worker are unaffected.
+    """
+    bindir = find_bindir()
+    try:
+        pwd.getpwnam(PG_USER)
+    except KeyError:
+        raise PostgresUnavailable(
+            f"the OS user {PG_USER!r} does not exist; install PostgreSQL 15 "
+            "(.ci/run does) or create the user"
+        ) from None
+    root = Path(tempfile.mkdtemp(prefix="contract-pg-", dir="/tmp"))
+    c = PostgresCluster(bindir=bindir, root=root, port=_free_port())
+    atexit.register(c.stop)
+    try:
+        c.start()
+    except BaseException:
+        c.stop()
+        raise
+    return c
 
 
 def stop_cluster() -> None:
