@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Callable, Iterable
-from typing import IO
+from typing import IO, Any
+from weakref import WeakSet
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponseBase
 
 from .errors import problem_response
@@ -37,6 +44,7 @@ class RequestMiddleware:
         started = time.perf_counter()
         rid = request_id(request.headers.get(REQUEST_ID_HEADER))
         response = self.get_response(request)
+        close_unsound_sqlite_connections()
         if response.status_code >= 400 and not is_json(response.get("Content-Type")):
             allow = response.get("Allow")
             response = problem_response(
@@ -47,6 +55,33 @@ class RequestMiddleware:
         duration_ms = (time.perf_counter() - started) * 1000
         log_request(request.method or "", request.path, response.status_code, duration_ms, rid)
         return response
+
+
+# SQLite opens a file it may not write (a wrong owner, a read-only volume) read-only, and
+# while one such connection is open, the process's later connections to the file are
+# read-only too (they share its -shm index). A persistent connection (CONN_MAX_AGE) would
+# go on refusing writes after the file is fixed: so a SQLite connection that was opened
+# read-only, or that failed during the request, is closed at its end (Django's own check
+# keeps it: a SQLite connection always passes `is_usable()`).
+_opened_read_only: WeakSet[BaseDatabaseWrapper] = WeakSet()
+
+
+@receiver(connection_created)
+def _note_read_only(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    if not isinstance(connection, SQLiteDatabaseWrapper) or connection.is_in_memory_db():
+        return
+    if not os.access(connection.settings_dict["NAME"], os.W_OK):
+        _opened_read_only.add(connection)
+
+
+def close_unsound_sqlite_connections() -> None:
+    """Close this thread's SQLite connections that were opened read-only or failed."""
+    for connection in connections.all(initialized_only=True):
+        if connection.vendor != "sqlite" or connection.in_atomic_block:
+            continue  # (tests run each test in a transaction on an in-memory database)
+        if connection.errors_occurred or connection in _opened_read_only:
+            _opened_read_only.discard(connection)
+            connection.close()
 
 
 class BodySizeLimitMiddleware:
