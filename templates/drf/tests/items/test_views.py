@@ -217,3 +217,39 @@ def test_json_suffix_media_types_are_json(client: APIClient) -> None:
 def test_malformed_or_non_object_json_is_400(client: APIClient, body: bytes) -> None:
     response = client.generic("POST", "/api/items", body, content_type="application/json")
     assert _problem(response, 400)["title"] == "Bad Request"
+
+
+# Bodies the shared reader (problems.parse_json_object) refuses, with the reason.
+UNREADABLE = [
+    (b"[" * 100_000 + b"]" * 100_000, "the request body is nested too deeply"),
+    ('{"name": "caf\u00e9", "quantity": 1}'.encode("utf-16"), "the request body is not UTF-8"),
+    (b'{"name": "x", "quantity": NaN}', "the request body is not valid JSON"),
+    (
+        b'{"name": "x", "quantity": 1, "k\\ud800": 1}',
+        "a member name in the request body is not Unicode text",
+    ),
+]
+# Bodies it reads whose fields are invalid (JSON escapes: no client encodes a lone surrogate).
+QUANTITY = "must be an integer between 0 and 1000000"
+SURROGATE = "must not contain unpaired surrogates"
+HOSTILE_FIELDS = [
+    (b'{"name": "x", "quantity": ' + b"9" * 5000 + b"}", "quantity", QUANTITY),
+    (b'{"name": "x\\ud800", "quantity": 1}', "name", SURROGATE),
+    (b'{"name": "x", "description": "\\udfff", "quantity": 1}', "description", SURROGATE),
+]
+
+
+@pytest.mark.parametrize(("body", "detail"), UNREADABLE)
+def test_unreadable_bodies_are_400_with_the_reason(
+    client: APIClient, body: bytes, detail: str
+) -> None:
+    response = client.generic("POST", "/api/items", body, content_type="application/json")
+    assert _problem(response, 400)["detail"] == detail
+
+
+@pytest.mark.parametrize(("body", "field", "message"), HOSTILE_FIELDS)
+def test_huge_numbers_and_unpaired_surrogates_are_field_errors(
+    client: APIClient, body: bytes, field: str, message: str
+) -> None:
+    response = client.generic("POST", "/api/items", body, content_type="application/json")
+    assert _fields(_problem(response, 422)) == {field: message}

@@ -170,6 +170,42 @@ def test_bodies_must_be_json_objects(client: TestClient) -> None:
     assert_problem(client.post("/api/items", json="text"), 400)
 
 
+# Bodies the shared reader (problems.parse_json_object) refuses, with the reason.
+UNREADABLE = [
+    (b"[" * 100_000 + b"]" * 100_000, "the request body is nested too deeply"),
+    ('{"name": "caf\u00e9", "quantity": 1}'.encode("utf-16"), "the request body is not UTF-8"),
+    (b'{"name": "x", "quantity": NaN}', "the request body is not valid JSON"),
+    (
+        b'{"name": "x", "quantity": 1, "k\\ud800": 1}',
+        "a member name in the request body is not Unicode text",
+    ),
+]
+# Bodies it reads whose fields are invalid (JSON escapes: no client encodes a lone surrogate).
+QUANTITY = "must be an integer between 0 and 1000000"
+SURROGATE = "must not contain unpaired surrogates"
+HOSTILE_FIELDS = [
+    (b'{"name": "x", "quantity": ' + b"9" * 5000 + b"}", "quantity", QUANTITY),
+    (b'{"name": "x\\ud800", "quantity": 1}', "name", SURROGATE),
+    (b'{"name": "x", "description": "\\udfff", "quantity": 1}', "description", SURROGATE),
+]
+
+
+@pytest.mark.parametrize(("body", "detail"), UNREADABLE)
+def test_unreadable_bodies_are_400_with_the_reason(
+    client: TestClient, body: bytes, detail: str
+) -> None:
+    response = client.post("/api/items", content=body, headers={"content-type": "application/json"})
+    assert assert_problem(response, 400)["detail"] == detail
+
+
+@pytest.mark.parametrize(("body", "field", "message"), HOSTILE_FIELDS)
+def test_huge_numbers_and_unpaired_surrogates_are_field_errors(
+    client: TestClient, body: bytes, field: str, message: str
+) -> None:
+    response = client.post("/api/items", content=body, headers={"content-type": "application/json"})
+    assert fields(response) == {field: message}
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
 def test_bodies_must_be_sent_as_json(client: TestClient, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}

@@ -10,7 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .logs import REQUEST_ID_HEADER, log_request, request_id
-from .problems import BodyError, parse_json_object
+from .problems import BodyError, parse_json, parse_json_object
 
 MAX_BODY_BYTES = 1024 * 1024
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -20,11 +20,11 @@ class JSONProvider(DefaultJSONProvider):
     """Flask's JSON, except that request bodies are read as every starter reads them.
 
     `request.get_json()` (flask-openapi3's validation calls it) parses with
-    `problems.parse_json_object`, which `require_json_object` has already applied.
+    `problems.parse_json`; `require_json_object` has already refused what it cannot read.
     """
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return parse_json_object(s if isinstance(s, bytes) else s.encode())
+        return parse_json(s if isinstance(s, bytes) else s.encode())
 
 
 def init_app(app: Flask) -> None:

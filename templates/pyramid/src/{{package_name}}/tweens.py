@@ -136,6 +136,9 @@ def body_tween_factory(handler: Handler, registry: Registry) -> Handler:
             if len(body) > MAX_BODY_BYTES:
                 raise HTTPRequestEntityTooLarge(_too_large())
             request.body = body
+        # At most 1 MiB, so keep it in memory: over 10 KiB WebOb would copy it to a
+        # temporary file that nothing closes (a ResourceWarning when it is collected).
+        request.request_body_tempfile_limit = MAX_BODY_BYTES
         if JSON_SUFFIX.fullmatch(request.content_type or ""):
             request.content_type = "application/json"
         return handler(request)

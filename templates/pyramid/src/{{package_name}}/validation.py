@@ -41,7 +41,13 @@ from pyramid.view import exception_view_config
 from pyramid_openapi3.exceptions import RequestValidationError, ResponseValidationError
 
 from .openapi import build_openapi
-from .problems import PROBLEM_JSON, READ_ONLY_FIELDS, BodyError, parse_json_object
+from .problems import (
+    PROBLEM_JSON,
+    READ_ONLY_FIELDS,
+    BodyError,
+    parse_json,
+    parse_json_object,
+)
 from .responses import ApiResponse, problem_response, validation_response
 from .schemas import NAME_MAX, STRIP
 
@@ -78,7 +84,7 @@ def includeme(config: Configurator) -> None:
         # openapi-core reads only application/json bodies as JSON unless told; request
         # bodies as every starter reads them (`readable_json_body` has checked they can be).
         deserializers: dict[str, Callable[[bytes], Any]] = {
-            "application/json": parse_json_object,
+            "application/json": parse_json,
             PROBLEM_JSON: json.loads,
         }
         settings[API] = {
