@@ -130,7 +130,7 @@ def full_body(field: str, raw: bytes) -> bytes:
 
 @pytest.fixture
 def quiet_log(server: harness.Server) -> Iterator[None]:
-    """Fail if, while the test runs, the server logs a traceback or a worker is replaced."""
+    """Fail if, while the test runs, the server logs a traceback or a worker dies."""
     assert server.proc is not None
     processes = set(harness.group_members(server.proc.pid))
     start = len(server.log())
@@ -138,11 +138,9 @@ def quiet_log(server: harness.Server) -> Iterator[None]:
     new = server.log()[start:]
     for sign in CRASHES:
         assert sign not in new, f"the server log shows {sign!r}:\n{new[-4000:]}"
-    now = set(harness.group_members(server.proc.pid))
-    assert now == processes, (
-        f"server processes changed (a worker died?): {sorted(processes)} -> {sorted(now)}"
-        f"\n{new[-4000:]}"
-    )
+    # A worker still starting may join; none may go (a dead worker is replaced by a new pid).
+    gone = processes - set(harness.group_members(server.proc.pid))
+    assert not gone, f"server processes {sorted(gone)} died:\n{new[-4000:]}"
 
 
 # --------------------------------------------------------------------------- nesting
