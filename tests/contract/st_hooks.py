@@ -5,7 +5,10 @@ JSON Schema counts 1.0 as an integer (a number with a zero fraction), so for
 contract deliberately rejects any JSON float where an integer is due (CONTRACT.md,
 "a JSON boolean or float is not an integer"), a rule no JSON Schema can state.
 Generated bodies therefore send such values as integers; float rejection itself is
-checked directly by ``test_items.py::test_quantity_rejected``.
+checked directly by ``test_items.py::test_quantity_rejected``. Negative cases
+(``--mode all``) go through the same hook and stay negative: JSON Schema never calls an
+integral float a type violation, and one that breaks a bound (``1000001.0``) breaks it
+as an integer too.
 """
 
 from __future__ import annotations
