@@ -7,12 +7,9 @@ Keep this file small: rendering, installing and serving helpers live in
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import postgres
 import pytest
-
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)

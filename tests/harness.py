@@ -44,12 +44,22 @@ MAKE_TIMEOUT = 900
 # --------------------------------------------------------------------------- environment
 
 
+def find_uv() -> str | None:
+    """uv's executable: on PATH, else where the template's Makefile installs it."""
+    for candidate in (
+        shutil.which("uv"),
+        "/tmp/tools/bin/uv",
+        str(TEMPLATE_ROOT / ".tools/bin/uv"),
+    ):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
 def uv_dir() -> str | None:
     """The directory holding uv, so that the generated ``make install`` uses it."""
-    for candidate in (shutil.which("uv"), "/tmp/tools/bin/uv"):
-        if candidate and Path(candidate).is_file():
-            return str(Path(candidate).parent)
-    return None
+    uv = find_uv()
+    return str(Path(uv).parent) if uv else None
 
 
 # Variables passed through from the caller: package index and certificate settings
@@ -299,9 +309,8 @@ def closed_port() -> int:
     return free_port()
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group."""
-    members: list[int] = []
+def _group_stats(pgid: int) -> Iterator[tuple[int, list[str]]]:
+    """(pid, fields of /proc/<pid>/stat after the command name) of a process group."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -311,9 +320,22 @@ def group_members(pgid: int) -> list[int]:
             continue
         # pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) >= 3 and fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
+        if len(fields) >= 3 and int(fields[2]) == pgid:
+            yield int(entry.name), fields
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    return [pid for pid, fields in _group_stats(pgid) if fields[0] != "Z"]
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time used so far by the processes of a process group."""
+    ticks = sum(int(f[11]) + int(f[12]) for _, f in _group_stats(pgid) if len(f) > 12)
+    return ticks / _CLK_TCK
 
 
 def _cmdline(pid: int) -> str:
@@ -338,19 +360,20 @@ def _kill_leftovers() -> None:
 
 
 class Server:
-    """``make migrate`` + ``make serve`` of a project on a free port.
+    """``make migrate`` + ``make serve`` of a project on a free port (or ``port``).
 
     Environment: ``HOST=127.0.0.1``, a free ``PORT``, ``WEB_CONCURRENCY=2``,
     ``DATABASE_URL``, ``ENVIRONMENT=production``, a random ``SECRET_KEY``, then
     ``env`` (a value of None removes a variable). Output goes to ``log_path``.
     ``prefix`` runs ``make serve`` through a command that execs it (e.g. ``setpriv ...``);
-    ``make migrate`` runs without it.
+    ``make migrate`` runs without it. ``command`` replaces ``make serve`` by another
+    server command line, run from the project's directory.
 
     Stopping sends SIGTERM to every process of the server's process group except
     ``make`` itself (GNU make, when signalled, exits by the signal whatever its
     child does), so ``returncode`` is the server's own exit status as make
     reports it; whatever is still running after that is killed and listed in
-    ``leftovers``.
+    ``leftovers``. A ``command`` has no make in front: all its processes get SIGTERM.
     """
 
     def __init__(
@@ -364,10 +387,13 @@ class Server:
         startup_timeout: float = 90,
         stop_timeout: float = 30,
         prefix: Sequence[str] = (),
+        command: Sequence[str] | None = None,
+        port: int | None = None,
     ) -> None:
         self.project = project
         self.prefix = list(prefix)
-        self.port = free_port()
+        self.command = list(command) if command is not None else None
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.migrate = migrate
@@ -406,7 +432,7 @@ class Server:
             make(self.project, "migrate", env=self.env, timeout=300)
         self._log_file = open(self.log_path, "ab", buffering=0)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [*self.prefix, "make", "serve"],
+            [*self.prefix, *(self.command or ["make", "serve"])],
             cwd=self.project,
             env=base_env(self.env),
             stdin=subprocess.DEVNULL,
@@ -421,11 +447,12 @@ class Server:
         assert self.proc is not None
         deadline = time.monotonic() + self.startup_timeout
         last = "no answer"
+        what = "make serve" if self.command is None else " ".join(self.command)
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise AssertionError(
-                        f"`make serve` exited with {self.proc.returncode} before /health "
+                        f"`{what}` exited with {self.proc.returncode} before /health "
                         f"answered; log:\n{self.log()}"
                     )
                 try:
@@ -437,7 +464,7 @@ class Server:
                     last = f"{type(exc).__name__}: {exc}"
                 time.sleep(0.2)
         raise AssertionError(
-            f"`make serve` did not answer GET /health with 200 within {self.startup_timeout:.0f}s "
+            f"`{what}` did not answer GET /health with 200 within {self.startup_timeout:.0f}s "
             f"(last: {last}); log:\n{self.log()}"
         )
 
@@ -446,7 +473,7 @@ class Server:
         assert self.proc is not None
         pgid = self.proc.pid
         for pid in group_members(pgid):
-            if pid != self.proc.pid:
+            if pid != self.proc.pid or self.command is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
 

@@ -19,9 +19,9 @@ from typing import Any
 import harness
 import pytest
 import yaml
+from harness import TEMPLATE_ROOT
 from matrix import AVAILABLE, FRAMEWORKS, Variant, invalid_reason
 
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 PRESETS = sorted((TEMPLATE_ROOT / "presets").glob("*.yml"))
 REQUIRED_PRESETS = {"microservice", "django-service", "prototype"}
 OPTION_KEYS = ("needs_async", "use_orm", "needs_admin", "framework", "database")

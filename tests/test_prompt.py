@@ -18,8 +18,8 @@ from pathlib import Path
 import pexpect
 import pytest
 import yaml
+from harness import TEMPLATE_ROOT
 
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 WAIT = 30.0  # seconds for any one thing to appear (a cold start imports Copier and clones)
 ROWS, COLUMNS = 50, 200
 

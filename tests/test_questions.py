@@ -23,8 +23,7 @@ import copier
 import jinja2
 import pytest
 import yaml
-
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+from harness import TEMPLATE_ROOT
 
 # Rendering the working tree (vcs_ref HEAD) of a template under development is the point here.
 pytestmark = pytest.mark.filterwarnings("ignore::copier.errors.DirtyLocalWarning")

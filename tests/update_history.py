@@ -26,9 +26,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from harness import TEMPLATE_ROOT
 from matrix import AVAILABLE, FRAMEWORKS, Variant
-
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
 README_ADDITION = "Release v1.1.0 of the template added this paragraph."
 NEW_FILE = "docs/UPGRADING.md"
