@@ -5,6 +5,8 @@ export PATH := $(abspath $(dir $(UV))):$(PATH)
 DEST ?= build/my-api
 FRAMEWORK ?= fastapi
 PYTEST := $(UV) run pytest -n 2 --dist loadgroup
+# The template's own Python: `make lint` checks these directories.
+LINT_PATHS := tests bench $(wildcard hooks docs)
 
 .DEFAULT_GOAL := help
 .PHONY: help render test test-full lint bench
@@ -21,9 +23,9 @@ test: $(UV) ## the template's whole test suite (a covering sample of each framew
 test-full: $(UV) ## the same, over every valid option combination of every framework
 	$(PYTEST) --full-matrix
 
-lint: $(UV) ## lint the template's own Python (tests, bench)
-	$(UV) run ruff check tests bench
-	$(UV) run ruff format --check tests bench
+lint: $(UV) ## lint the template's own Python (tests, bench, and hooks/docs when they exist)
+	$(UV) run ruff check $(LINT_PATHS)
+	$(UV) run ruff format --check $(LINT_PATHS)
 
 bench: $(UV) ## benchmarks of the template and the starters (about 15 minutes; needs wrk); BENCH_ARGS=--quick
 	$(UV) run --with matplotlib python bench/run.py $(BENCH_ARGS)
