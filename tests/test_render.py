@@ -88,7 +88,7 @@ def fastapi_files(v: Variant) -> set[str]:
 
 
 def drf_files(v: Variant) -> set[str]:
-    files = COMMON | {"manage.py"}
+    files = COMMON | {"gunicorn.conf.py", "manage.py"}
     files |= _package(
         "__init__.py",
         "asgi.py",
@@ -129,7 +129,7 @@ def drf_files(v: Variant) -> set[str]:
 
 
 def bottle_files(v: Variant) -> set[str]:
-    files = COMMON | ALEMBIC
+    files = COMMON | ALEMBIC | {"gunicorn.conf.py"}
     files |= _package(
         "__init__.py",
         "app.py",
@@ -167,7 +167,7 @@ def bottle_files(v: Variant) -> set[str]:
 
 
 def flask_files(v: Variant) -> set[str]:
-    files = COMMON | ALEMBIC
+    files = COMMON | ALEMBIC | {"gunicorn.conf.py"}
     files |= _package(
         "__init__.py",
         "app.py",
@@ -202,7 +202,7 @@ def flask_files(v: Variant) -> set[str]:
 
 
 def pyramid_files(v: Variant) -> set[str]:
-    files = COMMON | ALEMBIC | {"development.ini"}
+    files = COMMON | ALEMBIC | {"development.ini", "gunicorn.conf.py"}
     files |= _package(
         "__init__.py",
         "config.py",
