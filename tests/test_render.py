@@ -6,7 +6,11 @@ every available framework, not a sample.
 
 from __future__ import annotations
 
+import ast
+import io
 import re
+import tokenize
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,7 +92,7 @@ def fastapi_files(v: Variant) -> set[str]:
 
 
 def drf_files(v: Variant) -> set[str]:
-    files = COMMON | {"manage.py"}
+    files = COMMON | {"gunicorn.conf.py", "manage.py"}
     files |= _package(
         "__init__.py",
         "asgi.py",
@@ -129,7 +133,7 @@ def drf_files(v: Variant) -> set[str]:
 
 
 def bottle_files(v: Variant) -> set[str]:
-    files = COMMON | ALEMBIC
+    files = COMMON | ALEMBIC | {"gunicorn.conf.py"}
     files |= _package(
         "__init__.py",
         "app.py",
@@ -167,7 +171,7 @@ def bottle_files(v: Variant) -> set[str]:
 
 
 def flask_files(v: Variant) -> set[str]:
-    files = COMMON | ALEMBIC
+    files = COMMON | ALEMBIC | {"gunicorn.conf.py"}
     files |= _package(
         "__init__.py",
         "app.py",
@@ -202,7 +206,7 @@ def flask_files(v: Variant) -> set[str]:
 
 
 def pyramid_files(v: Variant) -> set[str]:
-    files = COMMON | ALEMBIC | {"development.ini"}
+    files = COMMON | ALEMBIC | {"development.ini", "gunicorn.conf.py"}
     files |= _package(
         "__init__.py",
         "config.py",
@@ -258,10 +262,20 @@ def rendered_files(project: Path) -> set[str]:
     }
 
 
+_RENDERED: dict[Variant, Path] = {}
+
+
+@pytest.fixture
+def project(variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The variant rendered once per test run (several tests read it, none writes)."""
+    if variant not in _RENDERED:
+        _RENDERED[variant] = render(variant, tmp_path_factory.mktemp(variant.id) / "project")
+    return _RENDERED[variant]
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=str)
-def test_exact_file_list(variant: Variant, tmp_path: Path) -> None:
+def test_exact_file_list(variant: Variant, project: Path) -> None:
     assert variant.framework in EXPECTED, f"add the file list of {variant.framework} here"
-    project = render(variant, tmp_path / "project")
     files = rendered_files(project)
     expected = EXPECTED[variant.framework](variant)
     assert sorted(files - expected) == [], "rendered but not expected"
@@ -278,3 +292,104 @@ def test_exact_file_list(variant: Variant, tmp_path: Path) -> None:
     assert Path(answers["_src_path"]).is_absolute()
     for key, value in variant.answers.items():
         assert answers[key] == value, key
+
+
+# --------------------------------------------------------------------------- own words
+# Generated code reads as the user's own project: its comments and docstrings name no
+# other framework (nor that framework's server or request library) and never the
+# template that wrote it. Each name is allowed in the projects that really use it.
+FRAMEWORK_WORDS = {
+    "fastapi": ("FastAPI", "Starlette", "uvicorn"),
+    "drf": ("Django", "DRF", "REST framework"),
+    "flask": ("Flask", "Werkzeug", "Quart"),
+    "bottle": ("Bottle",),
+    "pyramid": ("Pyramid", "pserve"),
+    "gunicorn": ("gunicorn",),
+    "webob": ("WebOb",),
+}
+USES = {
+    "fastapi": {"fastapi"},
+    "drf": {"drf", "gunicorn"},
+    "flask": {"flask", "gunicorn"},
+    "bottle": {"bottle", "gunicorn", "webob"},  # its tests run on WebTest, hence WebOb
+    "pyramid": {"pyramid", "gunicorn", "webob"},
+}
+TEMPLATE_WORDS = re.compile(
+    r"\bcopier\b|\bthe template\b|\bstarters?\b|\b(?:CONTRACT|QUESTIONS|LAYOUT|COPIER-NOTES)\.md\b",
+    re.IGNORECASE,
+)
+
+
+def _word(name: str) -> re.Pattern[str]:
+    """`name` as a whole word; case-insensitive, except for an acronym (DRF)."""
+    return re.compile(
+        rf"(?<![\w-]){re.escape(name)}(?![\w])", 0 if name.isupper() else re.IGNORECASE
+    )
+
+
+def _foreign_words(framework: str) -> list[tuple[str, re.Pattern[str]]]:
+    allowed = USES[framework]
+    return [
+        (name, _word(name))
+        for owner, names in FRAMEWORK_WORDS.items()
+        if owner not in allowed
+        for name in names
+    ]
+
+
+def python_prose(source: str) -> Iterator[tuple[int, str]]:
+    """(line, text) of every comment and docstring of a Python module."""
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            yield token.start[0], token.string
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            docstring = ast.get_docstring(node, clean=False)
+            if docstring:
+                yield node.body[0].lineno, docstring
+
+
+def foreign_prose(project: Path, variant: Variant) -> list[str]:
+    """Comments and docstrings of `project` that name another framework or the template."""
+    words = _foreign_words(variant.framework)
+    # The user's own answers may say anything (this suite's description names the template).
+    own = [str(variant.answers[key]) for key in ("project_name", "description")]
+    found = []
+    for path in sorted(project.rglob("*.py")):
+        for line, text in python_prose(path.read_text()):
+            for answer in own:
+                text = text.replace(answer, "")
+            names = [name for name, pattern in words if pattern.search(text)]
+            names += [m.group(0) for m in TEMPLATE_WORDS.finditer(text)]
+            if names:
+                where = f"{path.relative_to(project)}:{line}"
+                found.append(f"{where}: {', '.join(names)}: {text.strip()[:120]!r}")
+    return found
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=str)
+def test_comments_and_docstrings_are_the_projects_own(variant: Variant, project: Path) -> None:
+    assert FRAMEWORK_WORDS.keys() >= USES.keys()
+    found = foreign_prose(project, variant)
+    assert found == [], "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("framework", "comment"),
+    [
+        ("flask", "# As in FastAPI's sync endpoints."),
+        ("fastapi", "# gunicorn's preload_app builds it first."),
+        ("bottle", '"""Read as every starter reads it."""'),
+        ("pyramid", "# See CONTRACT.md, section 4."),
+        ("drf", "# A WebOb request would not."),
+    ],
+)
+def test_foreign_prose_is_found(framework: str, comment: str, tmp_path: Path) -> None:
+    variant = next(v for v in VARIANTS if v.framework == framework)
+    (tmp_path / "clean.py").write_text(
+        '"""Items."""\n\n# The item list, a page at a time.\nX = 1\n'
+    )
+    (tmp_path / "planted.py").write_text(f"{comment}\nX = 1\n")
+    found = foreign_prose(tmp_path, variant)
+    assert len(found) == 1, found
+    assert found[0].startswith("planted.py:1: "), found

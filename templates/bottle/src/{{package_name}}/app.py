@@ -15,7 +15,7 @@ from .routes import docs, health, items
 def create_app(settings: Settings | None = None) -> bottle.Bottle:
     """Build the WSGI application; ``settings`` replaces the environment (tests do this).
 
-    Nothing connects to the database here: gunicorn ``--preload`` calls this in its
+    Nothing connects to the database here: gunicorn (``preload_app``) calls this in its
     master process, before forking the workers.
     """
     settings = load_settings(settings)

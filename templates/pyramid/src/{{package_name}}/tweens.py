@@ -79,9 +79,9 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
 def _decodable_url(environ: MutableMapping[str, Any]) -> None:
     """Make the path and query UTF-8: bytes that are not become U+FFFD.
 
-    WebOb raises UnicodeDecodeError on every read of such a path or query (a 500);
-    Starlette, Werkzeug and Django replace them, so here too a path like `/api/items/%ff`
-    matches no route (404) and `?limit=%ff` is not an integer (422).
+    WebOb raises UnicodeDecodeError on every read of such a path or query (a 500); with
+    them replaced, a path like `/api/items/%ff` matches no route (404) and `?limit=%ff`
+    is not an integer (422).
     """
     path = environ.get("PATH_INFO", "").encode("latin-1")  # PEP 3333: bytes as latin-1
     if not _is_utf8(path):

@@ -82,7 +82,7 @@ def includeme(config: Configurator) -> None:
         request_unmarshaller = V31RequestUnmarshaller if version_31 else V30RequestUnmarshaller
         response_validator = V31ResponseValidator if version_31 else V30ResponseValidator
         # openapi-core reads only application/json bodies as JSON unless told; request
-        # bodies as every starter reads them (`readable_json_body` has checked they can be).
+        # bodies with `problems.parse_json` (`readable_json_body` has checked they can be).
         deserializers: dict[str, Callable[[bytes], Any]] = {
             "application/json": parse_json,
             PROBLEM_JSON: json.loads,

@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_OFFSET = 9_223_372_036_854_775_807
-_INTEGER = re.compile(r"-?[0-9]{1,20}")  # as schemas.QUERY_INTEGER of the other starters
+# Text digits with an optional minus: not "2.0", "+2", " 2" or "2_000".
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
 def _parameter(request: Request, name: str, default: int, low: int, high: int) -> int | str:
