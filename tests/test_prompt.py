@@ -354,7 +354,7 @@ def test_update_recommends_no_framework_it_has_disabled(
     term.answer("Use an ORM", ENTER)
     term.answer("An admin UI to browse and edit the data", ENTER)
     term.expect(
-        "Web framework: this is a FastAPI project, and an update keeps it (a switch "
+        "Web framework. This is a FastAPI project, and an update keeps it (a switch "
         "would delete your work)."
     )
     term.expect("» FastAPI - Django REST Framework (this is a fastapi project and an update")

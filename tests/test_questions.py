@@ -181,6 +181,9 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
     }
     # Computed values are not saved: they are recomputed on every update.
     assert not set(COMPUTED_KEYS) & set(answers)
+    # hooks/ and docs/ are the template's own, outside `_subdirectory`: never rendered.
+    assert not (dst / "hooks").exists()
+    assert not (dst / "docs").exists()
 
 
 def test_message_after_copy_lists_the_next_commands(
