@@ -9,7 +9,7 @@ PYTEST := $(UV) run pytest -n 2 --dist loadgroup
 LINT_PATHS := tests bench $(wildcard hooks docs)
 
 .DEFAULT_GOAL := help
-.PHONY: help render test test-full lint bench
+.PHONY: help render test test-full lint bench release
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,20 @@ lint: $(UV) ## lint the template's own Python (tests, bench, and hooks/docs when
 
 bench: $(UV) ## benchmarks of the template and the starters (about 15 minutes; needs wrk); BENCH_ARGS=--quick
 	$(UV) run --with matplotlib python bench/run.py $(BENCH_ARGS)
+
+# The tag `copier copy --vcs-ref vX.Y.Z` and `copier update` read: annotated,
+# on a clean, committed tree, and only once CHANGELOG.md says what it brings.
+release: ## tag this commit as a release: make release VERSION=x.y.z (needs its CHANGELOG.md entry)
+	@echo "$(VERSION)" | grep -Eqx '[0-9]+\.[0-9]+\.[0-9]+' \
+		|| { echo "make release: give the version as VERSION=x.y.z, e.g. make release VERSION=0.3.0" >&2; exit 1; }
+	@grep -qxF '## $(VERSION) (tag `v$(VERSION)`)' CHANGELOG.md \
+		|| { echo "make release: CHANGELOG.md has no entry for $(VERSION); add a section headed: ## $(VERSION) (tag \`v$(VERSION)\`)" >&2; exit 1; }
+	@test -z "$$(git status --porcelain)" \
+		|| { echo "make release: commit or stash your changes first (the tag names a commit)" >&2; exit 1; }
+	@! git rev-parse -q --verify "refs/tags/v$(VERSION)" >/dev/null \
+		|| { echo "make release: tag v$(VERSION) exists already" >&2; exit 1; }
+	git tag -a "v$(VERSION)" -m "copier-api-starter v$(VERSION)"
+	@echo "Tagged v$(VERSION). Publish it with: git push origin v$(VERSION)"
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools

@@ -33,9 +33,7 @@ from typing import Any, Self
 import httpx
 import matrix
 import pytest
-from matrix import Variant
-
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+from matrix import TEMPLATE_ROOT, Variant
 
 INSTALL_TIMEOUT = 900
 MAKE_TIMEOUT = 900

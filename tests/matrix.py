@@ -1,6 +1,8 @@
 """The frameworks the template offers and their valid option combinations.
 
-QUESTIONS.md decides which combinations are valid:
+The frameworks, their availability and what rules each one out come from the
+template's one list, ``hooks/frameworks.jinja`` (the table copier.yml builds the
+``framework`` question from); docs/QUESTIONS.md section 2 states the rules:
 
 - ``needs_admin`` only with ``use_orm``;
 - ``needs_async`` not with ``drf``, ``bottle`` or ``pyramid``;
@@ -14,19 +16,35 @@ sample, used unless pytest runs with ``--full-matrix``.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-FRAMEWORKS = ("fastapi", "drf", "flask", "bottle", "pyramid")
-# A framework joins the suite here once copier.yml enables it.
-AVAILABLE = ("fastapi", "drf", "flask", "bottle", "pyramid")
+import jinja2
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def framework_table() -> list[dict[str, Any]]:
+    """The rows of ``hooks/frameworks.jinja``: value, label, available and the reasons."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_ROOT))
+    source = '{% from "hooks/frameworks.jinja" import frameworks %}{{ frameworks | tojson }}'
+    return list(json.loads(env.from_string(source).render()))
+
+
+TABLE = framework_table()
+FRAMEWORKS = tuple(row["value"] for row in TABLE)
+LABELS = {row["value"]: row["label"] for row in TABLE}
+# A framework joins the suite once hooks/frameworks.jinja marks it available.
+AVAILABLE = tuple(row["value"] for row in TABLE if row["available"])
 
 DATABASES = ("sqlite", "postgresql")
 
-ASYNC_CAPABLE = frozenset({"fastapi", "flask"})
-ADMIN_CAPABLE = frozenset({"fastapi", "flask", "drf"})
-ORM_REQUIRED = frozenset({"drf"})
+ASYNC_CAPABLE = frozenset(row["value"] for row in TABLE if not row["async"])
+ADMIN_CAPABLE = frozenset(row["value"] for row in TABLE if not row["admin"])
+ORM_REQUIRED = frozenset(row["value"] for row in TABLE if row["no_orm"])
 
 # Fixed project answers: every variant renders the same project identity.
 PROJECT_ANSWERS: dict[str, Any] = {
@@ -93,7 +111,7 @@ class Variant:
 
 
 def invalid_reason(v: Variant) -> str | None:
-    """Why a combination is invalid (QUESTIONS.md), or None when it is valid."""
+    """Why a combination is invalid (docs/QUESTIONS.md section 2), or None when it is valid."""
     if v.framework not in FRAMEWORKS:
         return f"unknown framework {v.framework!r}"
     if v.database not in DATABASES:

@@ -1,4 +1,4 @@
-"""Each rendered variant's own commands pass: `make test`, `make lint` (CONTRACT.md 1).
+"""Each rendered variant's own commands pass: `make test`, `make lint` (docs/CONTRACT.md section 1).
 
 The project is rendered and installed once per pytest process and shared with the
 contract suite (``harness.installed_project``); with ``database=postgresql`` the

@@ -1,7 +1,7 @@
 """Team presets (``presets/*.yml``, for ``copier copy --data-file``) stay valid and work.
 
 - Every preset answers only real questions of copier.yml, with values those questions
-  accept, in a combination the template allows (QUESTIONS.md): checked for every
+  accept, in a combination the template allows (docs/QUESTIONS.md): checked for every
   preset, also those whose framework is not available yet.
 - A preset of an available framework renders with ``--data-file`` semantics, records
   its answers, and its project passes ``make install``, ``make test`` (also on
@@ -47,6 +47,8 @@ def questions() -> dict[str, dict[str, Any]]:
 
 def choice_values(spec: dict[str, Any]) -> list[Any]:
     choices = spec["choices"]
+    if isinstance(choices, str):  # `framework`: built from hooks/frameworks.jinja
+        return list(FRAMEWORKS)
     values = choices.values() if isinstance(choices, dict) else choices
     return [
         v["value"] if isinstance(v, dict) else v
@@ -84,7 +86,7 @@ def test_preset_answers_are_real_questions_with_valid_values(preset: Path) -> No
         assert "needs_admin" not in answers, (
             f"{preset.name}: needs_admin is not asked without an ORM; leave it out"
         )
-    # The combination rules of QUESTIONS.md (the same as the framework validators).
+    # The combination rules of docs/QUESTIONS.md section 2 (the same as the framework validators).
     assert invalid_reason(variant_of(answers)) is None
 
 

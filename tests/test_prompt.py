@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ import pexpect
 import pytest
 import yaml
 from harness import TEMPLATE_ROOT
+from matrix import LABELS
 
 WAIT = 30.0  # seconds for any one thing to appear (a cold start imports Copier and clones)
 ROWS, COLUMNS = 50, 200
@@ -27,19 +30,18 @@ ENTER = "\r"
 DOWN = "\x1b[B"
 CLEAR_LINE = "\x15"  # Ctrl-U: the prompt pre-fills the default, so typing would append
 
-FRAMEWORK_LABELS = {
-    "fastapi": "FastAPI",
-    "drf": "Django REST Framework",
-    "flask": "Flask",
-    "bottle": "Bottle",
-    "pyramid": "Pyramid",
-}
+FRAMEWORK_LABELS = LABELS  # hooks/frameworks.jinja
 ASYNC_REASON = (
     "async-first (ASGI), built for many concurrent I/O-bound requests; "
     "docs and validation from type hints"
 )
 SMALL_REASON = "lightweight, huge ecosystem of extensions, minimal boilerplate"
-ASYNC_DISABLED = "needs_async: DRF views are synchronous; Bottle and Pyramid are WSGI-only"
+# Each disabled framework its own reason (docs/QUESTIONS.md section 2).
+ASYNC_DISABLED = {
+    "drf": "needs_async: DRF views are synchronous",
+    "bottle": "needs_async: Bottle is WSGI-only",
+    "pyramid": "needs_async: Pyramid is WSGI-only",
+}
 
 # CSI sequences (colours, cursor moves), OSC (titles), charset and keypad modes.
 _ESCAPES = re.compile(
@@ -48,9 +50,10 @@ _ESCAPES = re.compile(
 
 
 def available_frameworks() -> list[str]:
-    """The frameworks this version of the template ships (copier.yml's computed default)."""
-    config = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
-    return list(config["available_frameworks"]["default"])
+    """The frameworks this version of the template ships (hooks/frameworks.jinja)."""
+    import matrix
+
+    return list(matrix.AVAILABLE)
 
 
 class Terminal:
@@ -131,7 +134,9 @@ def spawn_copier(tmp_path: Path) -> Iterator[Spawn]:
     """Start `copier copy` of this template into tmp_path/project in a pseudo-terminal."""
     children: list[pexpect.spawn] = []
 
-    def spawn(columns: int = COLUMNS, rows: int = ROWS) -> tuple[Terminal, Path]:
+    def spawn(
+        columns: int = COLUMNS, rows: int = ROWS, update: Path | None = None
+    ) -> tuple[Terminal, Path]:
         settings = tmp_path / "copier-settings.yml"
         settings.write_text("{}\n")  # no personal defaults (an empty file is invalid for Copier)
         env = {
@@ -144,10 +149,12 @@ def spawn_copier(tmp_path: Path) -> Iterator[Spawn]:
             # pexpect does not answer prompt_toolkit's cursor-position requests
             "PROMPT_TOOLKIT_NO_CPR": "1",
         }
-        dst = tmp_path / "project"
+        dst = update or tmp_path / "project"
+        args = ["copy", str(TEMPLATE_ROOT), str(dst)] if update is None else ["update"]
         child = pexpect.spawn(
             sys.executable,
-            ["-m", "copier", "copy", str(TEMPLATE_ROOT), str(dst), "--vcs-ref", "HEAD"],
+            ["-m", "copier", *args, "--vcs-ref", "HEAD"],
+            cwd=str(dst if update else tmp_path),
             env=env,
             dimensions=(rows, columns),
             encoding="utf-8",
@@ -194,10 +201,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
 
     # A keyword is refused with its message, and the same question stays.
     term.send(CLEAR_LINE + "class" + ENTER)
-    term.expect(
-        "Validation error for question 'package_name': "
-        '"class" is a Python keyword; try "class_api"'
-    )
+    term.expect("Validation error for question 'package_name': is a keyword; try \"class_api\"")
     term.stays_without("One-line description")
     term.send(CLEAR_LINE + "menu_api" + ENTER)
 
@@ -205,9 +209,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     term.answer("Author name", "Ada Lovelace" + ENTER)
     term.expect("Author e-mail")
     term.send("ada" + ENTER)
-    term.expect(
-        "Validation error for question 'author_email': \"ada\" does not look like an e-mail address"
-    )
+    term.expect("Validation error for question 'author_email': not valid; try \"ada@example.com\"")
     term.stays_without("Lowest Python version to support")
     term.send("@example.com" + ENTER)
     term.answer("Lowest Python version to support", DOWN + ENTER)  # 3.12
@@ -220,7 +222,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     # greys out what needs_async rules out, with the reason.
     term.expect(f"Web framework. Recommended for your answers: FastAPI ({ASYNC_REASON}).")
     term.expect("Greyed-out choices conflict with the earlier answer named next to them.")
-    reasons = {framework: ASYNC_DISABLED for framework in ["drf", "bottle", "pyramid"]}
+    reasons = dict(ASYNC_DISABLED)
     if "flask" not in available:
         reasons["flask"] = not_available(available)
     term.expect(framework_list("fastapi", reasons, recommended="fastapi"))
@@ -289,3 +291,75 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     assert answers["framework"] == default
     assert answers["use_orm"] is False
     assert "needs_admin" not in answers
+
+
+@pytest.mark.timeout(180)
+def test_validation_messages_fit_an_80_column_terminal(spawn_copier: Spawn) -> None:
+    """The error bar is one line, cut at the width: the fix must be inside 80 columns."""
+    term, _ = spawn_copier(columns=80, rows=24)
+    term.answer("Project name", ENTER)
+    term.answer("Project slug", CLEAR_LINE + "Bad_Slug" + ENTER)
+    term.expect("Validation error for question 'project_slug': not a valid slug; try \"bad-slug\"")
+    term.send(CLEAR_LINE + "bad-slug" + ENTER)
+    term.answer("Python package name", CLEAR_LINE + "pydantic_settings" + ENTER)
+    # Exactly 80 columns: the terminal gets the last column on its own (after
+    # `\r` and a cursor move), so the closing quote is matched separately.
+    term.expect("Validation error for question 'package_name': taken; try \"pydantic_settings_api")
+    term.expect('"')
+    term.child.terminate(force=True)
+
+
+def git(cwd: Path, *args: str) -> None:
+    identity = ["-c", "user.name=Prompt Test", "-c", "user.email=prompt@example.com"]
+    subprocess.run(["git", *identity, *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.mark.timeout(240)
+def test_update_recommends_no_framework_it_has_disabled(
+    spawn_copier: Spawn, tmp_path: Path
+) -> None:
+    """A small synchronous FastAPI project: Flask is the recommendation for its answers,
+    but an update cannot switch the framework, so the help says so and no choice is
+    marked "(recommended)"."""
+    # A committed snapshot of the working tree: an update re-renders the recorded
+    # commit, which a dirty template's temporary commit would not be.
+    template = tmp_path / "template"
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=TEMPLATE_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for rel in filter(None, files):
+        if (TEMPLATE_ROOT / rel).is_file():
+            (template / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_ROOT / rel, template / rel)
+    git(template, "init", "-q")
+    git(template, "add", "-A")
+    git(template, "commit", "-q", "-m", "snapshot")
+    project = tmp_path / "existing"
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
+    command += ["--data", "framework=fastapi", str(template), str(project)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "Initial commit")
+
+    term, _ = spawn_copier(columns=80, rows=24, update=project)
+    for question in ["Project name", "Project slug", "Python package name"]:
+        term.answer(question, ENTER)
+    for question in ["One-line description", "Author name", "Author e-mail"]:
+        term.answer(question, ENTER)
+    term.answer("Lowest Python version to support", ENTER)
+    term.answer("How big will this codebase get?", ENTER)  # small: Flask recommended
+    term.answer("Async request handlers?", ENTER)
+    term.answer("Use an ORM", ENTER)
+    term.answer("An admin UI to browse and edit the data", ENTER)
+    term.expect(
+        "Web framework. This is a FastAPI project, and an update keeps it (a switch "
+        "would delete your work)."
+    )
+    term.expect("» FastAPI - Django REST Framework (this is a fastapi project and an update")
+    term.send(ENTER)
+    term.answer("Database the app uses", ENTER)
+    assert term.finish() == 0, term.screen()
+    assert "Recommended" not in term.visible()
+    assert "(recommended)" not in term.visible()

@@ -1,7 +1,7 @@
 """The questionnaire (copier.yml): defaults, validators, the recommendation, disabled choices.
 
 Most tests only need Copier to *ask*: they run the real copier.yml against a copy
-of the questionnaire (copier.yml and templates/_shared/questions/, no git, empty
+of the questionnaire (copier.yml and hooks/, no git, empty
 framework folders, every file excluded), which takes a fraction of a full
 render and does not depend on the framework templates being written alongside.
 A few tests render the real template from git to show what a user gets.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import os
 import re
 import shutil
 import subprocess
@@ -24,13 +25,14 @@ import jinja2
 import pytest
 import yaml
 from harness import TEMPLATE_ROOT
+from matrix import FRAMEWORKS, LABELS, TABLE
 
 # Rendering the working tree (vcs_ref HEAD) of a template under development is the point here.
 pytestmark = pytest.mark.filterwarnings("ignore::copier.errors.DirtyLocalWarning")
 
-ALL_FRAMEWORKS = ["fastapi", "drf", "flask", "bottle", "pyramid"]
+ALL_FRAMEWORKS = list(FRAMEWORKS)  # hooks/frameworks.jinja, the one list
 
-# QUESTIONS.md, "Answer keys, in the order asked".
+# docs/QUESTIONS.md section 2, "Answer keys, in the order asked".
 ANSWER_KEYS = [
     "project_name",
     "project_slug",
@@ -48,7 +50,7 @@ ANSWER_KEYS = [
 ]
 COMPUTED_KEYS = ["available_frameworks", "recommended_framework", "recommendation_reason"]
 
-# QUESTIONS.md, "The recommendation": the reason of each row, word for word.
+# docs/QUESTIONS.md section 3, "The recommendation": the reason of each row, word for word.
 REASONS = {
     1: "async-first (ASGI), built for many concurrent I/O-bound requests; "
     "docs and validation from type hints",
@@ -59,13 +61,17 @@ REASONS = {
     6: "lightweight, huge ecosystem of extensions, minimal boilerplate",
 }
 
-# QUESTIONS.md, the table of disabled choices: the reason each must show.
-ASYNC_REASON = "DRF views are synchronous; Bottle and Pyramid are WSGI-only"
-ADMIN_REASON = "no maintained admin UI for them"
-ORM_REASON = "Django's ORM is part of DRF"
-ASYNC_MESSAGE = f"needs_async: {ASYNC_REASON}"
-ADMIN_MESSAGE = f"needs_admin: {ADMIN_REASON} (Bottle, Pyramid)"
-ORM_MESSAGE = f"use_orm: {ORM_REASON}"
+# docs/QUESTIONS.md section 2, the table of disabled choices: each framework its own reason.
+ASYNC_MESSAGE = {
+    "drf": "needs_async: DRF views are synchronous",
+    "bottle": "needs_async: Bottle is WSGI-only",
+    "pyramid": "needs_async: Pyramid is WSGI-only",
+}
+ADMIN_MESSAGE = {
+    "bottle": "needs_admin: no maintained admin UI for Bottle",
+    "pyramid": "needs_admin: no maintained admin UI for Pyramid",
+}
+ORM_MESSAGE = "use_orm: Django's ORM is part of DRF"
 
 
 @pytest.fixture(scope="session")
@@ -73,12 +79,9 @@ def questionnaire(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """copier.yml and the macros it imports, copied once into a plain folder."""
     root = tmp_path_factory.mktemp("questionnaire")
     shutil.copy2(TEMPLATE_ROOT / "copier.yml", root / "copier.yml")
-    shutil.copytree(
-        TEMPLATE_ROOT / "templates" / "_shared" / "questions",
-        root / "templates" / "_shared" / "questions",
-    )
+    shutil.copytree(TEMPLATE_ROOT / "hooks", root / "hooks")
     for framework in ALL_FRAMEWORKS:  # `_subdirectory` must exist, even with nothing in it
-        (root / "templates" / framework).mkdir()
+        (root / "templates" / framework).mkdir(parents=True)
     return root
 
 
@@ -138,10 +141,12 @@ def test_help_and_choice_labels_fit_an_80_column_terminal() -> None:
         if "{" not in question["help"]:  # the framework help wraps itself (test_prompt.py)
             assert len(question["help"]) <= 77, key
         choices = question.get("choices", [])
-        labels = choices if isinstance(choices, list) else list(choices)
+        if isinstance(choices, str):  # `framework`: labels from hooks/frameworks.jinja
+            labels = [label + " (recommended)" for label in LABELS.values()]
+        else:
+            labels = choices if isinstance(choices, list) else list(choices)
         for label in labels:
-            if isinstance(label, str):
-                assert len(label) <= 75, (key, label)
+            assert len(label) <= 75, (key, label)
 
 
 def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path) -> None:
@@ -169,12 +174,15 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
         "needs_async": False,
         "use_orm": True,
         "needs_admin": False,
-        # The recommendation for the defaults (project_size: small), QUESTIONS.md row 6.
+        # The recommendation for the defaults (project_size: small), docs/QUESTIONS.md row 6.
         "framework": "flask",
         "database": "sqlite",
     }
     # Computed values are not saved: they are recomputed on every update.
     assert not set(COMPUTED_KEYS) & set(answers)
+    # hooks/ and docs/ are the template's own, outside `_subdirectory`: never rendered.
+    assert not (dst / "hooks").exists()
+    assert not (dst / "docs").exists()
 
 
 def test_message_after_copy_lists_the_next_commands(
@@ -205,6 +213,49 @@ def test_message_after_copy_lists_the_next_commands(
     assert positions == sorted(positions), message
     assert "http://127.0.0.1:8000/docs" in message
     assert "copier update" in message  # why the commit matters
+
+
+RELATIVE_WARNING = (
+    "Warning: the template was copied from the relative path {src}, and\n"
+    ".copier-answers.yml records it as given, so a later `copier update` fails with\n"
+    '"Local template must be a directory." The copier copy command above, run\n'
+    "before the first commit, records the absolute path instead (same answers)."
+)
+
+
+def copier_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_copy_from_a_relative_path_warns_and_gives_the_absolute_command(tmp_path: Path) -> None:
+    relative = os.path.relpath(TEMPLATE_ROOT, tmp_path)
+    result = copier_cli("--data", "framework=bottle", relative, "project", cwd=tmp_path)
+    answers = yaml.safe_load((tmp_path / "project" / ".copier-answers.yml").read_text())
+    assert answers["_src_path"] == relative  # what breaks `copier update` later
+    command = f"copier copy --defaults --overwrite --vcs-ref HEAD {TEMPLATE_ROOT} ."
+    assert f"  cd project\n  {command}   # see below\n  git init" in result.stderr
+    assert result.stderr.rstrip().endswith(RELATIVE_WARNING.format(src=relative))
+    # The command, run in the project, records the absolute path and keeps the answers.
+    subprocess.run(
+        [sys.executable, "-m", *command.split()],
+        cwd=tmp_path / "project",
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    again = yaml.safe_load((tmp_path / "project" / ".copier-answers.yml").read_text())
+    assert again.pop("_src_path") == str(TEMPLATE_ROOT)
+    assert {k: v for k, v in again.items() if k != "_commit"} == {
+        k: v for k, v in answers.items() if k not in ("_commit", "_src_path")
+    }
+
+
+def test_copy_from_an_absolute_path_does_not_warn(tmp_path: Path) -> None:
+    result = copier_cli(str(TEMPLATE_ROOT), "project", cwd=tmp_path)
+    assert "make dev" in result.stderr
+    assert "relative path" not in result.stderr
+    assert "--overwrite" not in result.stderr
 
 
 # ---- defaults derived from earlier answers -----------------------------------------------
@@ -366,18 +417,30 @@ def test_generated_readme_states_the_recommendation(
     assert match["chosen"] == (None if framework == "fastapi" else "fastapi")
 
 
-def test_available_frameworks_default_is_one_editable_line() -> None:
-    lines = (TEMPLATE_ROOT / "copier.yml").read_text().splitlines()
-    start = lines.index("available_frameworks:")
-    block = lines[start + 1 : lines.index("", start)]
-    assert sum(line.strip().startswith("default: [") for line in block) == 1
-    default = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())["available_frameworks"]
-    assert set(default["default"]) <= set(ALL_FRAMEWORKS)
-    assert "fastapi" in default["default"]
+def test_one_list_of_frameworks_in_hooks() -> None:
+    """copier.yml names no framework itself: the choices, their labels and the
+    available ones come from hooks/frameworks.jinja (tests/matrix.py reads it too)."""
+    text = (TEMPLATE_ROOT / "copier.yml").read_text()
+    config = yaml.safe_load(text)
+    assert "hooks/frameworks.jinja" in config["framework"]["choices"]
+    assert "hooks/frameworks.jinja" in config["available_frameworks"]["default"]
+    assert FRAMEWORKS == ("fastapi", "drf", "flask", "bottle", "pyramid")  # the answer values
+    assert [row["label"] for row in TABLE] == [
+        "FastAPI", "Django REST Framework", "Flask", "Bottle", "Pyramid"
+    ]  # fmt: skip
+    for name in ["Django REST Framework", "WSGI-only", "available_frameworks: ["]:
+        assert name not in text, name
+
+
+def test_the_choices_copier_offers_are_the_list(questionnaire: Path, tmp_path: Path) -> None:
+    error = refused(questionnaire, tmp_path / "dst", framework="django")
+    assert error == f"Invalid choice for 'framework': 'django' is not in {list(FRAMEWORKS)}"
+    available = ask(questionnaire, tmp_path)["available_frameworks"]
+    assert available == [row["value"] for row in TABLE if row["available"]]
 
 
 def test_the_user_may_pick_any_enabled_framework(questionnaire: Path, tmp_path: Path) -> None:
-    # Flask stays enabled with needs_async (QUESTIONS.md); the recommendation stays FastAPI.
+    # Flask stays enabled with needs_async (docs/QUESTIONS.md); the recommendation stays FastAPI.
     result = ask(
         questionnaire,
         tmp_path,
@@ -391,18 +454,21 @@ def test_the_user_may_pick_any_enabled_framework(questionnaire: Path, tmp_path: 
 # ---- disabled framework choices ------------------------------------------------------------
 
 DISABLED = [
-    pytest.param({"needs_async": True}, "drf", ASYNC_MESSAGE, id="async-drf"),
-    pytest.param({"needs_async": True}, "bottle", ASYNC_MESSAGE, id="async-bottle"),
-    pytest.param({"needs_async": True}, "pyramid", ASYNC_MESSAGE, id="async-pyramid"),
-    pytest.param({"needs_admin": True}, "bottle", ADMIN_MESSAGE, id="admin-bottle"),
-    pytest.param({"needs_admin": True}, "pyramid", ADMIN_MESSAGE, id="admin-pyramid"),
+    pytest.param({"needs_async": True}, "drf", ASYNC_MESSAGE["drf"], id="async-drf"),
+    pytest.param({"needs_async": True}, "bottle", ASYNC_MESSAGE["bottle"], id="async-bottle"),
+    pytest.param({"needs_async": True}, "pyramid", ASYNC_MESSAGE["pyramid"], id="async-pyramid"),
+    pytest.param({"needs_admin": True}, "bottle", ADMIN_MESSAGE["bottle"], id="admin-bottle"),
+    pytest.param({"needs_admin": True}, "pyramid", ADMIN_MESSAGE["pyramid"], id="admin-pyramid"),
     pytest.param({"use_orm": False}, "drf", ORM_MESSAGE, id="no-orm-drf"),
     # first rule wins when several apply
     pytest.param(
-        {"needs_async": True, "use_orm": False}, "drf", ASYNC_MESSAGE, id="async+no-orm-drf"
+        {"needs_async": True, "use_orm": False}, "drf", ASYNC_MESSAGE["drf"], id="async+no-orm-drf"
     ),
     pytest.param(
-        {"needs_async": True, "needs_admin": True}, "bottle", ASYNC_MESSAGE, id="async+admin-bottle"
+        {"needs_async": True, "needs_admin": True},
+        "bottle",
+        ASYNC_MESSAGE["bottle"],
+        id="async+admin-bottle",
     ),
 ]
 
@@ -470,13 +536,13 @@ def test_not_available_yet_lists_what_is(questionnaire: Path, tmp_path: Path) ->
         needs_async=True,
         framework="pyramid",
     )
-    assert error == f"Invalid choice for 'framework': {ASYNC_MESSAGE}"
+    assert error == f"Invalid choice for 'framework': {ASYNC_MESSAGE['pyramid']}"
 
 
 def test_refused_framework_writes_nothing_from_the_real_template(tmp_path: Path) -> None:
     dst = tmp_path / "dst"
     error = refused(TEMPLATE_ROOT, dst, needs_async=True, framework="bottle")
-    assert error == f"Invalid choice for 'framework': {ASYNC_MESSAGE}"
+    assert error == f"Invalid choice for 'framework': {ASYNC_MESSAGE['bottle']}"
     assert not dst.exists()
 
 
@@ -485,7 +551,7 @@ def test_refused_framework_writes_nothing_from_the_real_template(tmp_path: Path)
     [
         (
             "needs_async: true\nframework: bottle\n",
-            f"ValueError: Invalid choice for 'framework': {ASYNC_MESSAGE}",
+            f"ValueError: Invalid choice for 'framework': {ASYNC_MESSAGE['bottle']}",
         ),
         (
             "project_name: Class\n",  # the default package name is fine: class_api
@@ -495,7 +561,7 @@ def test_refused_framework_writes_nothing_from_the_real_template(tmp_path: Path)
             "package_name: class\n",
             (
                 "ValueError: Validation error for question 'package_name': "
-                '"class" is a Python keyword; try "class_api"'
+                'is a keyword; try "class_api"'
             ),
         ),
     ],
@@ -521,64 +587,58 @@ def test_preset_file_on_the_command_line(
 
 # ---- validators --------------------------------------------------------------------------
 
-# Copier prefixes each with "Validation error for question '<key>': ".
-ONE_LINE = "must be one line: no line breaks, tabs or control characters"
+# Copier prefixes each with "Validation error for question '<key>': ", and the
+# interactive prompt shows that on one line, cut at the terminal's width.
+ONE_LINE = "use one line, no tabs or controls"
 
 
 def bad_slug(value: str, suggestion: str) -> tuple[str, str, str]:
-    rule = "(a-z, 0-9 and single dashes, starting with a letter)"
-    return ("project_slug", value, f'"{value}" is not a valid slug; try "{suggestion}" {rule}')
+    return ("project_slug", value, f'not a valid slug; try "{suggestion}"')
 
 
 def bad_package(value: str, suggestion: str) -> tuple[str, str, str]:
-    rule = "(a-z, 0-9 and underscores, starting with a letter)"
-    message = f'"{value}" is not a valid package name; try "{suggestion}" {rule}'
-    return ("package_name", value, message)
+    return ("package_name", value, f'not a valid name; try "{suggestion}"')
 
 
 def upper_case_package(value: str, suggestion: str) -> tuple[str, str, str]:
-    rule = "(PEP 8: package names are lower case)"
-    return ("package_name", value, f'"{value}" has upper-case letters; try "{suggestion}" {rule}')
+    return ("package_name", value, f'use lower case; try "{suggestion}"')
 
 
 def taken_package(value: str, why: str) -> tuple[str, str, str]:
-    return ("package_name", value, f'"{value}" {why}; try "{value}_api"')
+    return ("package_name", value, f'{why}; try "{value}_api"')
 
 
 def bad_email(value: str) -> tuple[str, str, str]:
-    message = (
-        f'"{value}" does not look like an e-mail address; '
-        'give one such as "ada@example.com", or leave it empty'
-    )
-    return ("author_email", value, message)
+    return ("author_email", value, 'not valid; try "ada@example.com"')
 
 
-USED = "clashes with a dependency or module of the project"
+USED = "taken"
 
 INVALID = [
-    ("project_name", "", 'must not be empty; give the project a name, such as "My API"'),
-    ("project_name", "   ", 'must not be empty; give the project a name, such as "My API"'),
-    ("project_name", "x" * 81, "is 81 characters long; use at most 80"),
+    ("project_name", "", 'must not be empty; try "My API"'),
+    ("project_name", "   ", 'must not be empty; try "My API"'),
+    ("project_name", "x" * 81, "is 81 characters; use at most 80"),
     ("project_name", "My\nAPI", ONE_LINE),
     ("project_name", "My\x00API", ONE_LINE),
-    ("project_slug", "", 'must not be empty; try "my-api" (a-z, 0-9 and dashes)'),
+    ("project_slug", "", 'must not be empty; try "my-api"'),
     bad_slug("Café Menü", "cafe-menu"),
+    bad_slug("Bad_Slug", "bad-slug"),
     bad_slug("my--api", "my-api"),
     bad_slug("my_api", "my-api"),
     bad_slug("2fast", "api-2fast"),
     bad_slug("api-", "api"),
-    ("package_name", "", 'must not be empty; try "my_api" (a-z, 0-9 and underscores)'),
+    ("package_name", "", 'must not be empty; try "my_api"'),
     bad_package("my-api", "my_api"),
     bad_package("2fast", "api_2fast"),
     bad_package("_private", "private"),
     bad_package("café", "cafe"),
     upper_case_package("MyApi", "myapi"),
     upper_case_package("Class", "class_api"),
-    taken_package("class", "is a Python keyword"),
-    taken_package("async", "is a Python keyword"),
-    taken_package("email", "is a standard-library module"),
-    taken_package("tomllib", "is a standard-library module"),
-    taken_package("asynchat", "is a standard-library module"),  # gone in 3.12, still in 3.11
+    taken_package("class", "is a keyword"),
+    taken_package("async", "is a keyword"),
+    taken_package("email", "in the stdlib"),
+    taken_package("tomllib", "in the stdlib"),
+    taken_package("asynchat", "in the stdlib"),  # gone in 3.12, still in 3.11
     *[
         taken_package(name, USED)
         for name in [
@@ -602,6 +662,17 @@ INVALID = [
 
 
 @pytest.mark.parametrize(
+    ("question", "message"),
+    sorted({(question, message) for question, _, message in INVALID}),
+)
+def test_each_validation_message_fits_80_columns_with_its_fix(question: str, message: str) -> None:
+    """The prompt's error bar is one line, cut at the terminal's width (test_prompt.py)."""
+    line = f"Validation error for question '{question}': {message}"
+    assert len(line) <= 80, line
+    assert "try " in message or message.startswith(("use ", "is ")), message
+
+
+@pytest.mark.parametrize(
     ("question", "value", "message"),
     INVALID,
     ids=[f"{question}={value[:20]!r}" for question, value, _ in INVALID],
@@ -615,10 +686,8 @@ def test_validator_refuses_with_its_message(
 
 def test_needs_admin_without_orm_is_refused(questionnaire: Path, tmp_path: Path) -> None:
     error = refused(questionnaire, tmp_path / "dst", use_orm=False, needs_admin=True)
-    assert error == (
-        "Validation error for question 'needs_admin': "
-        "the admin UI needs the ORM; answer use_orm=true, or needs_admin=false"
-    )
+    assert error == "Validation error for question 'needs_admin': the admin UI needs use_orm=true"
+    assert len(error) <= 80
 
 
 def test_needs_admin_is_not_asked_without_orm(tmp_path: Path) -> None:
@@ -640,10 +709,7 @@ def test_validation_failure_writes_nothing_from_the_real_template(tmp_path: Path
     dst = tmp_path / "dst"
     dst.mkdir()  # an existing, empty destination stays empty
     error = refused(TEMPLATE_ROOT, dst, package_name="class")
-    assert error == (
-        "Validation error for question 'package_name': "
-        '"class" is a Python keyword; try "class_api"'
-    )
+    assert error == "Validation error for question 'package_name': is a keyword; try \"class_api\""
     assert list(dst.iterdir()) == []
 
 
@@ -676,7 +742,7 @@ def test_validator_accepts(questionnaire: Path, tmp_path: Path, question: str, v
 
 def _names(name: str) -> list[str]:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_ROOT))
-    source = f'{{% from "templates/_shared/questions/names.jinja" import {name} %}}{{{{ {name} | tojson }}}}'
+    source = f'{{% from "hooks/names.jinja" import {name} %}}{{{{ {name} | tojson }}}}'
     return json.loads(env.from_string(source).render())
 
 

@@ -47,7 +47,7 @@ RENAMED_QUESTION = """maintainer_name:
   help: "Maintainer name (pyproject.toml); leave empty to omit"
   default: ""
   validator: >-
-    {% from "templates/_shared/questions/validators.jinja" import one_line_error %}{{ one_line_error(maintainer_name) }}
+    {% from "hooks/validators.jinja" import one_line_error %}{{ one_line_error(maintainer_name) }}
 
 # Renamed to maintainer_name in v2.0.0; the templates still read author_name.
 author_name:

@@ -1,4 +1,4 @@
-"""Fixtures of the black-box contract suite (CONTRACT.md sections 2-6).
+"""Fixtures of the black-box contract suite (docs/CONTRACT.md sections 2-6).
 
 Every test takes ``variant`` (parametrized per framework and options, one xdist
 group per variant) and talks HTTP to a real ``make serve`` process:

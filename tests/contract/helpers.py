@@ -52,7 +52,7 @@ def media_type(r: httpx.Response) -> str:
 
 
 def check_common(r: httpx.Response) -> None:
-    """Headers every response carries (CONTRACT.md section 5), and never HTML."""
+    """Headers every response carries (docs/CONTRACT.md section 5), and never HTML."""
     assert r.headers.get("x-content-type-options") == "nosniff", (
         "missing X-Content-Type-Options: nosniff" + describe(r)
     )

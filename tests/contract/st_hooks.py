@@ -2,8 +2,8 @@
 
 JSON Schema counts 1.0 as an integer (a number with a zero fraction), so for
 ``"type": "integer"`` Schemathesis may send ``0.0`` and call it valid data. The
-contract deliberately rejects any JSON float where an integer is due (CONTRACT.md,
-"a JSON boolean or float is not an integer"), a rule no JSON Schema can state.
+contract deliberately rejects any JSON float where an integer is due (docs/CONTRACT.md
+section 3, "a JSON boolean or float is not an integer"), a rule no JSON Schema can state.
 Generated bodies therefore send such values as integers; float rejection itself is
 checked directly by ``test_items.py::test_quantity_rejected``. Negative cases
 (``--mode all``) go through the same hook and stay negative: JSON Schema never calls an

@@ -1,4 +1,4 @@
-"""needs_admin: an admin UI at /admin/ behind a login; `make createadmin` (CONTRACT.md 6)."""
+"""needs_admin: an admin UI at /admin/ behind a login; `make createadmin` (docs/CONTRACT.md section 6)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Request ids, nosniff, request logs, CORS, .env, SECRET_KEY, SIGTERM, concurrency.
 
-CONTRACT.md sections 2 and 5.
+docs/CONTRACT.md sections 2 and 5.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Errors are RFC 9457 problem details, always (CONTRACT.md section 4)."""
+"""Errors are RFC 9457 problem details, always (docs/CONTRACT.md section 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Database faults under a running server (CONTRACT.md sections 3 and 4: "database
+"""Database faults under a running server (docs/CONTRACT.md sections 3 and 4: "database
 unreachable: 503").
 
 A database that cannot be used gets 503s, never a 500, a traceback, a hang or a crash:
@@ -64,7 +64,7 @@ READ_BOUND = 5.0
 BUSY_TIMEOUT = 10.0
 
 CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,99}")
-# A stack trace, a file path or SQL in a body (CONTRACT.md section 4).
+# A stack trace, a file path or SQL in a body (docs/CONTRACT.md section 4).
 LEAKS = re.compile(r"Traceback|File \"|\.py\b|SELECT |INSERT |UPDATE |DELETE FROM", re.IGNORECASE)
 
 

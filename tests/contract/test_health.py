@@ -1,4 +1,4 @@
-"""GET /health and GET /ready (CONTRACT.md section 3), also with the database unreachable."""
+"""GET /health and GET /ready (docs/CONTRACT.md section 3), also with the database unreachable."""
 
 from __future__ import annotations
 

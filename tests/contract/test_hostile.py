@@ -1,4 +1,4 @@
-"""Hostile input: bodies, paths and queries no form would send (CONTRACT.md sections 3-4).
+"""Hostile input: bodies, paths and queries no form would send (docs/CONTRACT.md sections 3-4).
 
 What the contract and templates/README.md decide for them, checked on every variant:
 

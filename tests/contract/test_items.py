@@ -1,4 +1,4 @@
-"""The items resource (CONTRACT.md section 3, "The item", and templates/README.md)."""
+"""The items resource (docs/CONTRACT.md section 3, "The item", and templates/README.md)."""
 
 from __future__ import annotations
 

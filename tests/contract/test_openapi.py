@@ -1,4 +1,4 @@
-"""GET /openapi.json and GET /docs (CONTRACT.md section 3)."""
+"""GET /openapi.json and GET /docs (docs/CONTRACT.md section 3)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ NAMES_ACCEPTED = [
     "a",
     "  a ",
     "x" * 200,
-    "  " + "y" * 200 + "\t",  # 200 after stripping (CONTRACT.md counts after stripping)
+    "  " + "y" * 200 + "\t",  # 200 after stripping (docs/CONTRACT.md counts after stripping)
     "\r" + "z" * 200,
     "\u00a0nbsp\u00a0",  # only " \t\n\r\f\v" are stripped
     "inner  spaces",
