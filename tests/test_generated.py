@@ -22,6 +22,7 @@ COMMON_FILES = [
     "Dockerfile",
     ".dockerignore",
     "compose.yaml",
+    ".github/renovate.json",
     ".github/workflows/ci.yml",
     ".pre-commit-config.yaml",
     ".env.example",
@@ -30,7 +31,7 @@ COMMON_FILES = [
     ".copier-answers.yml",
     "tests/conftest.py",
 ]
-TARGETS = {"install", "dev", "serve", "test", "lint", "format", "migrate"}
+TARGETS = {"install", "dev", "serve", "test", "lint", "format", "migrate", "fuzz"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -72,3 +73,69 @@ def test_make_lint(project: Path) -> None:
 @harness.only_database("postgresql")
 def test_make_test_on_postgresql(project: Path, pg_cluster: postgres.PostgresCluster) -> None:
     harness.make(project, "test", env={"TEST_DATABASE_URL": pg_cluster.create_database()})
+
+
+@harness.only_database("postgresql")
+def test_the_default_database_is_the_one_compose_starts(variant: Variant, project: Path) -> None:
+    """No DATABASE_URL and no .env: the app uses compose.yaml's PostgreSQL, not a SQLite file."""
+    assert not (project / ".env").exists()
+    if variant.framework == "drf":
+        code = (
+            "from django.conf import settings; d = settings.DATABASES['default']; "
+            "print(d['ENGINE'], d['USER'], d['PASSWORD'], d['HOST'], d['PORT'], d['NAME'])"
+        )
+        env = {"DJANGO_SETTINGS_MODULE": f"{variant.package_name}.settings"}
+    else:
+        code = f"from {variant.package_name}.config import Settings; print(Settings().database_url)"
+        env = {}
+    proc = harness.run([".venv/bin/python", "-c", code], cwd=project, env=env)
+    assert proc.returncode == 0, proc.stdout
+    db = yaml.safe_load((project / "compose.yaml").read_text())["services"]["db"]["environment"]
+    user, password, name = db["POSTGRES_USER"], db["POSTGRES_PASSWORD"], db["POSTGRES_DB"]
+    if variant.framework == "drf":
+        expected = f"django.db.backends.postgresql {user} {password} 127.0.0.1 5432 {name}"
+    else:
+        expected = f"postgresql://{user}:{password}@127.0.0.1:5432/{name}"
+    assert proc.stdout.strip() == expected
+
+
+@harness.only_if(lambda v: v.needs_admin)
+def test_createadmin_refuses_a_password_under_12_characters(project: Path, tmp_path: Path) -> None:
+    proc = harness.run(
+        ["make", "createadmin"],
+        cwd=project,
+        env={
+            "ADMIN_USERNAME": "admin",
+            "ADMIN_PASSWORD": "x" * 11,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'admin.db'}",
+        },
+        timeout=120,
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert (
+        "\nerror: the admin password (ADMIN_PASSWORD) needs at least 12 characters\n" in proc.stdout
+    ), proc.stdout
+
+
+def test_make_fuzz_finds_nothing_in_a_fresh_project(
+    variant: Variant,
+    project: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """`make fuzz` (Schemathesis, every check) against `make serve` of the fresh project."""
+    if variant.database == "postgresql":
+        cluster: postgres.PostgresCluster = request.getfixturevalue("pg_cluster")
+        database_url = cluster.create_database()
+    else:
+        database_url = f"sqlite:///{tmp_path / 'fuzz.db'}"
+    with harness.Server(
+        project, database_url=database_url, log_path=tmp_path / "server.log"
+    ) as server:
+        output = harness.make(
+            project,
+            "fuzz",
+            env={**server.env, "FUZZ_ARGS": "--max-examples 10 --seed 1"},
+            timeout=600,
+        )
+    assert "No issues found" in output, output

@@ -29,6 +29,7 @@ COMMON = {
     ".copier-answers.yml",
     ".dockerignore",
     ".env.example",
+    ".github/renovate.json",
     ".github/workflows/ci.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
@@ -38,6 +39,8 @@ COMMON = {
     "README.md",
     "compose.yaml",
     "pyproject.toml",
+    "tests/fuzz_hooks.py",
+    "tests/test_logs.py",
 }
 
 ALEMBIC = {
@@ -125,10 +128,16 @@ def drf_files(v: Variant) -> set[str]:
         "tests/test_health.py",
         "tests/test_middleware.py",
         "tests/test_openapi.py",
+        "tests/test_servers.py",
         "tests/test_settings.py",
     }
     if v.needs_admin:
-        files |= _package("items/admin.py") | {"tests/items/test_admin.py"}
+        files |= _package(
+            "items/admin.py",
+            "items/management/__init__.py",
+            "items/management/commands/__init__.py",
+            "items/management/commands/createadmin.py",
+        ) | {"tests/items/test_admin.py"}
     return files
 
 
