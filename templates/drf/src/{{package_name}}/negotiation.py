@@ -33,7 +33,7 @@ class JSONOnly(BaseContentNegotiation):
 
 
 class StrictJSONParser(JSONParser):
-    """A JSON body read by `problems.parse_json_object`, as every starter reads it.
+    """A JSON body read by `problems.parse_json_object`.
 
     DRF's own parser would let a 5000-digit integer become a 400 naming
     `sys.set_int_max_str_digits()`, and quote Python's decoding errors in the detail.

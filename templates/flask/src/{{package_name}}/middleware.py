@@ -14,7 +14,7 @@ from .problems import WRITE_METHODS, BodyError, is_json, parse_json, parse_json_
 
 
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, except that request bodies are read as every starter reads them.
+    """Flask's JSON, except that request bodies are read by `problems.parse_json`.
 
     `request.get_json()` (flask-openapi3's validation calls it) parses with
     `problems.parse_json`; `require_json_object` has already refused what it cannot read.

@@ -33,12 +33,10 @@ def http_exception(exc: HTTPException, request: Request) -> Response:
     if isinstance(exc, PredicateMismatch) and request.matched_route is not None:
         allowed = allowed_methods(request)
         if allowed and request.method not in allowed:
-            return problem_response(
-                405, METHOD_NOT_ALLOWED, headers={"Allow": ", ".join(allowed)}
-            )
+            return problem_response(405, METHOD_NOT_ALLOWED, headers={"Allow": ", ".join(allowed)})
     headers = {name: exc.headers[name] for name in KEPT_HEADERS if name in exc.headers}
-    # A detail given by the code that raised it (a 400's reason), else the usual one.
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+    # A 400 says why (the views give the reason); every other status has its usual detail.
+    detail = exc.detail if exc.code == 400 and isinstance(exc.detail, str) else None
     return problem_response(exc.code, detail, headers=headers)
 
 

@@ -104,7 +104,7 @@ class ItemViewSet(viewsets.ModelViewSet[Item]):
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """PUT replaces `name`, `quantity` and `description`; PATCH changes what it sends."""
         partial = bool(kwargs.pop("partial", False))
-        # The body is checked before the item is looked up, as in the other starters.
+        # The body is checked before the item is looked up.
         serializer = self.get_serializer(data=_json_object(request), partial=partial)
         serializer.is_valid(raise_exception=True)
         item = self.get_object()

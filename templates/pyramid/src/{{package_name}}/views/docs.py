@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from jsonschema_path import SchemaPath
 from openapi_core import V30ResponseValidator, V31ResponseValidator
 from pyramid.config import PHASE0_CONFIG, Configurator
 from pyramid.request import Request
-from pyramid.view import view_config
+from pyramid.response import Response
+from pyramid.view import exception_view_config, view_config
+from pyramid_openapi3.exceptions import ResponseValidationError
 
 from ..openapi import build_openapi
 from ..problems import PROBLEM_JSON, parse_json
+from ..responses import problem_response
 
 API = "pyramid_openapi3"  # the name pyramid_openapi3 keeps its settings under
+logger = logging.getLogger(__name__)
 
 
 def includeme(config: Configurator) -> None:
@@ -39,7 +45,10 @@ def includeme(config: Configurator) -> None:
         spec = SchemaPath.from_dict(document)
         version_31 = str(document["openapi"]).startswith("3.1")
         validator = V31ResponseValidator if version_31 else V30ResponseValidator
-        deserializers = {"application/json": parse_json, PROBLEM_JSON: json.loads}
+        deserializers: dict[str, Callable[[bytes], Any]] = {
+            "application/json": parse_json,
+            PROBLEM_JSON: json.loads,
+        }
         settings[API] = {
             "filepath": f"{build_openapi.__module__}:build_openapi",
             "spec_route_name": "openapi",
@@ -56,3 +65,10 @@ def openapi_document(request: Request) -> dict[str, Any]:
     """The OpenAPI 3 document of the API."""
     document: dict[str, Any] = request.registry["openapi_document"]
     return document
+
+
+@exception_view_config(ResponseValidationError)
+def response_validation_error(exc: ResponseValidationError, request: Request) -> Response:
+    """A response that breaks the document is a bug: log it, answer 500 (tests only)."""
+    logger.error("response does not match the OpenAPI document: %s", exc)
+    return problem_response(500)
