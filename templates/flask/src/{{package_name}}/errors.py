@@ -13,7 +13,6 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .faults import error_problem
 from .problems import PROBLEM_JSON, field_errors, problem, validation_problem
-from .repository import DuplicateNameError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,6 @@ def validation_failed(error: ValidationError) -> Response:
 def init_app(app: Flask) -> None:
     """Register the handlers that turn every exception into a problem response."""
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(DuplicateNameError, _data_error)
     app.register_error_handler(Exception, _unhandled)
 
 
@@ -53,10 +51,6 @@ def _http_error(error: HTTPException) -> Response:
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
-
-
-def _data_error(error: Exception) -> Response:
-    return _problem_json(error_problem(error))
 
 
 def _unhandled(error: Exception) -> Response:
