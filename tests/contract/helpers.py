@@ -14,7 +14,11 @@ from typing import Any
 import httpx
 import postgres
 
-# RFC 9110 reason phrases (templates/README.md: "Problem titles").
+# --------------------------------------------------------------------------- expected texts
+# What every starter says, byte for byte (the generated `problems.py`; templates/README.md
+# "Wire details"). The one place the contract suite spells them.
+
+# RFC 9110 reason phrases: the problem `title` of each status.
 TITLES = {
     400: "Bad Request",
     404: "Not Found",
@@ -26,6 +30,39 @@ TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+# The `detail` of each status that has one situation (a 400 has several: below; a 422
+# counts its fields: `field_count_detail`).
+DETAILS = {
+    404: "there is nothing at this URL",
+    405: "this method is not allowed here; the Allow header lists those that are",
+    409: "an item with this name already exists",
+    413: "the request body is larger than 1048576 bytes (1 MiB)",
+    415: "the request body must be JSON (Content-Type: application/json)",
+    500: "an unexpected error occurred; it has been logged",
+    503: "the database is unavailable; try again later",
+}
+# Why a JSON body is refused: the `detail` of each 400.
+EMPTY = "the request body is empty; send a JSON object"
+NOT_UTF8 = "the request body is not UTF-8"
+NOT_JSON = "the request body is not valid JSON"
+TOO_DEEP = "the request body is nested too deeply"
+NOT_AN_OBJECT = "the request body must be a JSON object"
+NOT_TEXT_NAME = "a member name in the request body is not Unicode text"
+# The `message` of a field error.
+FIELD_REQUIRED = "field required"
+UNKNOWN_FIELD = "unknown field"
+READ_ONLY_FIELD = "read-only field"
+NOT_NULL = "must not be null"
+NOT_A_STRING = "must be a string"
+BLANK = "must not be blank"
+NO_NUL = "must not contain NUL characters"
+NO_SURROGATE = "must not contain unpaired surrogates"
+NAME_TOO_LONG = "must be at most 200 characters"
+DESCRIPTION_TOO_LONG = "must be at most 2000 characters"
+QUANTITY = "must be an integer between 0 and 1000000"
+LIMIT = "must be an integer between 1 and 100"
+OFFSET = "must be an integer between 0 and 9223372036854775807"
+
 
 ITEM_KEYS = {"id", "name", "description", "quantity", "created_at", "updated_at"}
 PAGE_KEYS = {"items", "total", "limit", "offset"}
@@ -78,8 +115,10 @@ def assert_problem(
     status: int,
     fields: set[str] | None = None,
     messages: dict[str, str] | None = None,
+    detail: str | None = None,
 ) -> dict[str, Any]:
-    """An RFC 9457 problem of this status (and, for 422, exactly these fields)."""
+    """An RFC 9457 problem of this status, with its exact title and detail (`DETAILS[status]`
+    unless `detail` is given; a 400 must say which), and for 422 exactly these fields."""
     assert r.status_code == status, f"expected {status}" + describe(r)
     assert media_type(r) == "application/problem+json", (
         "expected Content-Type: application/problem+json" + describe(r)
@@ -95,8 +134,13 @@ def assert_problem(
     assert body.get("status") == status and type(body.get("status")) is int, (
         "status member must be the integer status" + describe(r)
     )
+    expected = detail if detail is not None else DETAILS.get(status)
+    assert status in {400, 422} or expected is not None, f"no expected detail for {status}"
+    assert status != 400 or detail is not None, "a 400 check must name the expected detail"
     detail = body.get("detail")
     assert isinstance(detail, str) and detail.strip(), "detail must be a sentence" + describe(r)
+    if expected is not None:
+        assert detail == expected, f"detail must be {expected!r}" + describe(r)
     if status == 422:
         errors = body.get("errors")
         assert isinstance(errors, list) and errors, "422 needs a non-empty errors list" + describe(

@@ -11,6 +11,11 @@ import httpx
 import pytest
 
 from contract.helpers import (
+    DESCRIPTION_TOO_LONG,
+    EMPTY,
+    NOT_AN_OBJECT,
+    NOT_JSON,
+    NOT_UTF8,
     Database,
     assert_json,
     assert_problem,
@@ -28,17 +33,17 @@ MiB = 1024 * 1024
 # --------------------------------------------------------------------------- 400 / 415
 
 BAD_JSON = [
-    b'{"name": "x", "quantity": 1',
-    b"{'name': 'x'}",
-    b"",
-    b"not json",
-    b'{"name": "\xff\xfe", "quantity": 1}',  # not UTF-8
-    b"[]",
-    b'[{"name": "x", "quantity": 1}]',
-    b'"a string"',
-    b"42",
-    b"null",
-    b"true",
+    (b'{"name": "x", "quantity": 1', NOT_JSON),
+    (b"{'name': 'x'}", NOT_JSON),
+    (b"", EMPTY),
+    (b"not json", NOT_JSON),
+    (b'{"name": "\xff\xfe", "quantity": 1}', NOT_UTF8),
+    (b"[]", NOT_AN_OBJECT),
+    (b'[{"name": "x", "quantity": 1}]', NOT_AN_OBJECT),
+    (b'"a string"', NOT_AN_OBJECT),
+    (b"42", NOT_AN_OBJECT),
+    (b"null", NOT_AN_OBJECT),
+    (b"true", NOT_AN_OBJECT),
 ]
 BAD_JSON_IDS = [
     "truncated",
@@ -55,14 +60,16 @@ BAD_JSON_IDS = [
 ]
 
 
-@pytest.mark.parametrize("payload", BAD_JSON, ids=BAD_JSON_IDS)
+@pytest.mark.parametrize(("payload", "detail"), BAD_JSON, ids=BAD_JSON_IDS)
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
-def test_body_not_a_json_object_is_400(api: httpx.Client, method: str, payload: bytes) -> None:
+def test_body_not_a_json_object_is_400(
+    api: httpx.Client, method: str, payload: bytes, detail: str
+) -> None:
     url = "/api/items"
     if method != "POST":
         url = f"/api/items/{create(api)['id']}"
     r = api.request(method, url, content=payload, headers={"Content-Type": "application/json"})
-    assert_problem(r, 400)
+    assert_problem(r, 400, detail=detail)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +194,7 @@ def test_body_of_exactly_1mib_is_not_413(api: httpx.Client) -> None:
     r = api.post(
         "/api/items", content=_body_of_size(MiB), headers={"Content-Type": "application/json"}
     )
-    assert_problem(r, 422, fields={"description"})
+    assert_problem(r, 422, fields={"description"}, messages={"description": DESCRIPTION_TOO_LONG})
 
 
 # --------------------------------------------------------------------------- 500

@@ -10,9 +10,21 @@ import httpx
 import pytest
 
 from contract.helpers import (
+    BLANK,
+    DESCRIPTION_TOO_LONG,
+    FIELD_REQUIRED,
+    LIMIT,
     MAX_ID,
     MAX_OFFSET,
+    NAME_TOO_LONG,
+    NO_NUL,
+    NOT_A_STRING,
+    NOT_NULL,
+    OFFSET,
     PAGE_KEYS,
+    QUANTITY,
+    READ_ONLY_FIELD,
+    UNKNOWN_FIELD,
     assert_item,
     assert_json,
     assert_problem,
@@ -67,13 +79,18 @@ def test_put_requires_name_and_quantity(
     api: httpx.Client, body: dict[str, Any], missing: set[str]
 ) -> None:
     item = create(api)
-    assert_problem(api.put(f"/api/items/{item['id']}", json=body), 422, fields=missing)
+    r = api.put(f"/api/items/{item['id']}", json=body)
+    assert_problem(r, 422, fields=missing, messages=dict.fromkeys(missing, FIELD_REQUIRED))
 
 
 def test_post_requires_name_and_quantity(api: httpx.Client) -> None:
-    assert_problem(api.post("/api/items", json={}), 422, fields={"name", "quantity"})
-    assert_problem(api.post("/api/items", json={"name": uniq()}), 422, fields={"quantity"})
-    assert_problem(api.post("/api/items", json={"quantity": 2}), 422, fields={"name"})
+    for body, missing in (
+        ({}, {"name", "quantity"}),
+        ({"name": uniq()}, {"quantity"}),
+        ({"quantity": 2}, {"name"}),
+    ):
+        r = api.post("/api/items", json=body)
+        assert_problem(r, 422, fields=missing, messages=dict.fromkeys(missing, FIELD_REQUIRED))
 
 
 def test_patch_is_partial(api: httpx.Client) -> None:
@@ -106,7 +123,7 @@ def test_patch_empty_object_touches_updated_at(api: httpx.Client) -> None:
 def test_patch_null_required_field(api: httpx.Client, field: str) -> None:
     item = create(api)
     r = api.patch(f"/api/items/{item['id']}", json={field: None})
-    assert_problem(r, 422, fields={field}, messages={field: "must not be null"})
+    assert_problem(r, 422, fields={field}, messages={field: NOT_NULL})
 
 
 def test_delete(api: httpx.Client) -> None:
@@ -233,7 +250,8 @@ def test_offset_beyond_the_end_and_max_offset(api: httpx.Client) -> None:
     ],
 )
 def test_list_bad_query_parameters(api: httpx.Client, query: str, fields: set[str]) -> None:
-    assert_problem(api.get(f"/api/items?{query}"), 422, fields=fields)
+    messages = {field: {"limit": LIMIT, "offset": OFFSET}[field] for field in fields}
+    assert_problem(api.get(f"/api/items?{query}"), 422, fields=fields, messages=messages)
 
 
 # --------------------------------------------------------------------------- name
@@ -266,19 +284,28 @@ def test_name_length_bounds(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["", " ", " \t\n\r\f\v ", "x" * 201, "a\x00b", 5, True, None, ["x"], {"x": 1}],
+    ("name", "message"),
+    [
+        ("", BLANK),
+        (" ", BLANK),
+        (" \t\n\r\f\v ", BLANK),
+        ("x" * 201, NAME_TOO_LONG),
+        ("a\x00b", NO_NUL),
+        (5, NOT_A_STRING),
+        (True, NOT_A_STRING),
+        (None, NOT_NULL),
+        (["x"], NOT_A_STRING),
+        ({"x": 1}, NOT_A_STRING),
+    ],
     ids=["empty", "space", "whitespace", "201", "nul", "int", "bool", "null", "list", "object"],
 )
-def test_name_rejected(api: httpx.Client, name: Any) -> None:
-    assert_problem(api.post("/api/items", json={"name": name, "quantity": 1}), 422, fields={"name"})
+def test_name_rejected(api: httpx.Client, name: Any, message: str) -> None:
+    expected = {"fields": {"name"}, "messages": {"name": message}}
+    assert_problem(api.post("/api/items", json={"name": name, "quantity": 1}), 422, **expected)
     item = create(api)
-    assert_problem(
-        api.put(f"/api/items/{item['id']}", json={"name": name, "quantity": 1}),
-        422,
-        fields={"name"},
-    )
-    assert_problem(api.patch(f"/api/items/{item['id']}", json={"name": name}), 422, fields={"name"})
+    url = f"/api/items/{item['id']}"
+    assert_problem(api.put(url, json={"name": name, "quantity": 1}), 422, **expected)
+    assert_problem(api.patch(url, json={"name": name}), 422, **expected)
 
 
 def test_name_is_unique(api: httpx.Client) -> None:
@@ -311,19 +338,23 @@ def test_description_bounds(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    "description",
-    ["d" * 2001, "a\x00b", 5, True, ["x"]],
+    ("description", "message"),
+    [
+        ("d" * 2001, DESCRIPTION_TOO_LONG),
+        ("a\x00b", NO_NUL),
+        (5, NOT_A_STRING),
+        (True, NOT_A_STRING),
+        (["x"], NOT_A_STRING),
+    ],
     ids=["2001", "nul", "int", "bool", "list"],
 )
-def test_description_rejected(api: httpx.Client, description: Any) -> None:
+def test_description_rejected(api: httpx.Client, description: Any, message: str) -> None:
+    expected = {"fields": {"description"}, "messages": {"description": message}}
     body = {"name": uniq(), "quantity": 1, "description": description}
-    assert_problem(api.post("/api/items", json=body), 422, fields={"description"})
+    assert_problem(api.post("/api/items", json=body), 422, **expected)
     item = create(api)
-    assert_problem(
-        api.patch(f"/api/items/{item['id']}", json={"description": description}),
-        422,
-        fields={"description"},
-    )
+    r = api.patch(f"/api/items/{item['id']}", json={"description": description})
+    assert_problem(r, 422, **expected)
 
 
 # --------------------------------------------------------------------------- quantity
@@ -357,30 +388,23 @@ def test_quantity_bounds_accepted(api: httpx.Client, quantity: int) -> None:
     ],
 )
 def test_quantity_rejected(api: httpx.Client, quantity: Any) -> None:
+    expected = {
+        "fields": {"quantity"},
+        "messages": {"quantity": NOT_NULL if quantity is None else QUANTITY},
+    }
     assert_problem(
-        api.post("/api/items", json={"name": uniq(), "quantity": quantity}),
-        422,
-        fields={"quantity"},
+        api.post("/api/items", json={"name": uniq(), "quantity": quantity}), 422, **expected
     )
     item = create(api)
-    assert_problem(
-        api.put(f"/api/items/{item['id']}", json={"name": uniq(), "quantity": quantity}),
-        422,
-        fields={"quantity"},
-    )
-    if quantity is not None:  # PATCH quantity:null is its own case (must not be null)
-        assert_problem(
-            api.patch(f"/api/items/{item['id']}", json={"quantity": quantity}),
-            422,
-            fields={"quantity"},
-        )
+    url = f"/api/items/{item['id']}"
+    assert_problem(api.put(url, json={"name": uniq(), "quantity": quantity}), 422, **expected)
+    assert_problem(api.patch(url, json={"quantity": quantity}), 422, **expected)
 
 
 def test_several_bad_fields_are_all_reported(api: httpx.Client) -> None:
     body = {"name": "", "quantity": -5, "description": 7}
-    assert_problem(
-        api.post("/api/items", json=body), 422, fields={"name", "quantity", "description"}
-    )
+    messages = {"name": BLANK, "quantity": QUANTITY, "description": NOT_A_STRING}
+    assert_problem(api.post("/api/items", json=body), 422, messages=messages, fields=set(messages))
 
 
 # --------------------------------------------------------------------------- extra fields
@@ -392,7 +416,7 @@ def test_unknown_field_rejected(api: httpx.Client, method: str) -> None:
     url = "/api/items" if method == "post" else f"/api/items/{item['id']}"
     body = {"name": uniq(), "quantity": 1, "colour": "red"}
     r = api.request(method.upper(), url, json=body)
-    assert_problem(r, 422, fields={"colour"}, messages={"colour": "unknown field"})
+    assert_problem(r, 422, fields={"colour"}, messages={"colour": UNKNOWN_FIELD})
 
 
 @pytest.mark.parametrize("field", ["id", "created_at", "updated_at"])
@@ -402,5 +426,5 @@ def test_read_only_field_rejected(api: httpx.Client, method: str, field: str) ->
     url = "/api/items" if method == "post" else f"/api/items/{item['id']}"
     body = {"name": uniq(), "quantity": 1, field: item[field]}
     r = api.request(method.upper(), url, json=body)
-    assert_problem(r, 422, fields={field}, messages={field: "read-only field"})
+    assert_problem(r, 422, fields={field}, messages={field: READ_ONLY_FIELD})
     assert assert_json(api.get(f"/api/items/{item['id']}"), 200) == item

@@ -12,14 +12,12 @@ from .helpers import assert_problem
 
 
 def test_unknown_path_is_a_404_problem(client: TestClient) -> None:
-    body = assert_problem(client.get("/no/such/path"), 404)
-    assert body["title"] == "Not Found"
-    assert body["detail"] == "there is nothing at this path"
+    assert_problem(client.get("/no/such/path"), 404)
 
 
 def test_wrong_method_is_405_with_allow(client: TestClient) -> None:
     response = client.delete("/api/items")
-    assert assert_problem(response, 405)["detail"]
+    assert_problem(response, 405)
     allowed = set(response.headers["allow"].replace(" ", "").split(","))
     assert {"GET", "POST"} <= allowed
     assert "DELETE" not in allowed
@@ -40,8 +38,7 @@ def test_unhandled_error_is_a_500_problem_without_internals(
 
     with caplog.at_level(logging.ERROR):
         response = client.get("/boom")
-    body = assert_problem(response, 500)
+    assert_problem(response, 500)
     assert "secret" not in response.text
     assert "Traceback" not in response.text
-    assert body["title"] == "Internal Server Error"
     assert "secret internals" in caplog.text

@@ -6,26 +6,19 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any
 
 import bottle
 
 from . import hooks
-from .problems import PROBLEM_JSON, problem, validation_problem
+from .faults import error_problem
+from .problems import METHOD_NOT_ALLOWED, PROBLEM_JSON, problem, validation_problem
 
 logger = logging.getLogger(__name__)
 
-DETAILS = {
-    400: "The request is malformed.",
-    404: "There is nothing at this URL.",
-    413: "The request body is larger than 1 MiB.",
-    500: "An unexpected error occurred; it has been logged.",
-}
 
-
-def problem_response(status: int, detail: str, **headers: str) -> bottle.HTTPResponse:
-    """A problem to return or raise from a route: ``raise problem_response(404, "...")``."""
+def problem_response(status: int, detail: str | None = None, **headers: str) -> bottle.HTTPResponse:
+    """A problem to return or raise from a route: ``raise problem_response(404)``."""
     return _response(problem(status, detail), headers)
 
 
@@ -47,19 +40,16 @@ def handle_http_error(error: bottle.HTTPError) -> str:
         if "GET" in methods and "HEAD" not in methods:
             methods.append("HEAD")
         bottle.response.set_header("Allow", ", ".join(methods))
-        detail = f"{bottle.request.method} is not allowed here; use {', '.join(methods)}."
-    else:
-        detail = DETAILS.get(status) or f"{HTTPStatus(status).phrase}."
     if status >= 500 and error.traceback:
         # Only reached when an exception escapes outside a route (a hook or a plugin).
         logger.error("unhandled exception\n%s", error.traceback)
     bottle.response.content_type = PROBLEM_JSON
     hooks.stamp_headers()
-    return json.dumps(problem(status, detail))
+    return json.dumps(problem(status, METHOD_NOT_ALLOWED if status == 405 else None))
 
 
 def catch_unhandled(callback: Callable[..., Any]) -> Callable[..., Any]:
-    """Plugin: log any exception a route lets escape, and answer a bare 500 problem."""
+    """Plugin: answer any exception a route lets escape: 409, 503, or a bare 500 (logged)."""
 
     @functools.wraps(callback)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -67,10 +57,12 @@ def catch_unhandled(callback: Callable[..., Any]) -> Callable[..., Any]:
             return callback(*args, **kwargs)
         except bottle.HTTPResponse:
             raise
-        except Exception:
-            request = bottle.request
-            logger.exception("unhandled exception in %s %s", request.method, request.path)
-            raise problem_response(500, DETAILS[500]) from None
+        except Exception as exc:
+            body = error_problem(exc)
+            if body["status"] == 500:
+                request = bottle.request
+                logger.exception("unhandled exception in %s %s", request.method, request.path)
+            raise _response(body, {}) from None
 
     return wrapper
 

@@ -7,8 +7,8 @@ import time
 import bottle
 
 from .logs import REQUEST_ID_HEADER, log_request, request_id
+from .problems import MAX_BODY_BYTES
 
-MAX_BODY = 1024 * 1024
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
 EXPOSE_HEADERS = f"Location, {REQUEST_ID_HEADER}"
 
@@ -24,7 +24,7 @@ def install(app: bottle.Bottle, cors_origins: list[str]) -> None:
         length = environ.get("CONTENT_LENGTH") or "0"
         if not length.isdigit():
             raise bottle.HTTPError(400, "Invalid Content-Length.")
-        if int(length) > MAX_BODY:
+        if int(length) > MAX_BODY_BYTES:
             raise bottle.HTTPError(413)
         origin = bottle.request.get_header("Origin")
         if (

@@ -19,9 +19,8 @@ from django.http import HttpRequest, HttpResponseBase
 
 from .errors import problem_response
 from .logs import REQUEST_ID_HEADER, log_request, request_id
-from .negotiation import is_json
+from .problems import MAX_BODY_BYTES, is_json
 
-MAX_BODY_BYTES = 1024 * 1024
 # Read and drop at most this much of an oversized body before answering 413, so that the
 # client, still sending, reads the answer instead of a connection reset.
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
@@ -94,7 +93,7 @@ class BodySizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return problem_response(400, "The Content-Length header is not a number.")
+            return problem_response(400)
         if length > MAX_BODY_BYTES:
             _drain(request, min(length, DRAIN_LIMIT_BYTES))
             return problem_response(413)

@@ -11,15 +11,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
-from .problems import BodyError, parse_json_object
-
-
-def is_json(content_type: str | None) -> bool:
-    """True for `application/json` and `application/*+json`, with or without parameters."""
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    )
+from .problems import BodyError, is_json, parse_json_object
 
 
 class JSONOnly(BaseContentNegotiation):

@@ -9,18 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from .items.serializers import NAME_PATTERN
-from .problems import PROBLEM_JSON
-
-REASONS = {
-    400: "The body is not valid JSON, or not a JSON object.",
-    404: "Not found.",
-    409: "An item with this name already exists.",
-    413: "The request body is larger than 1 MiB.",
-    415: "The body is not JSON.",
-    422: "A field or query parameter is invalid.",
-    503: "The database is unreachable.",
-}
-
+from .problems import PROBLEM_JSON, RESPONSES
 
 # RFC 9457 problem details, with one `errors` entry per invalid field or query parameter.
 PROBLEM = inline_serializer(
@@ -43,7 +32,7 @@ PROBLEM = inline_serializer(
 def problems(*statuses: int) -> dict[tuple[int, str], OpenApiResponse]:
     """`extend_schema(responses=...)` entries for the given error statuses."""
     return {
-        (status, PROBLEM_JSON): OpenApiResponse(PROBLEM, description=REASONS[status])
+        (status, PROBLEM_JSON): OpenApiResponse(PROBLEM, description=RESPONSES[status])
         for status in statuses
     }
 

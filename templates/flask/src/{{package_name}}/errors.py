@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from .db import is_unavailable
+from .faults import error_problem
 from .problems import PROBLEM_JSON, field_errors, problem, validation_problem
-from .repository import DuplicateNameError
 
 log = logging.getLogger(__name__)
-
-# One sentence per status, for Werkzeug's own errors (its descriptions are long and HTML-minded).
-DETAILS = {
-    400: "The request is malformed.",
-    404: "There is nothing at this URL.",
-    405: "This URL does not support the method.",
-    413: "The request body is larger than 1 MiB.",
-    415: "The body must be JSON (Content-Type: application/json).",
-    500: "The server failed to handle the request.",
-    503: "The database is unavailable; try again later.",
-}
 
 
 def problem_response(
@@ -33,42 +22,40 @@ def problem_response(
     detail: str | None = None,
     errors: Sequence[Mapping[str, str]] | None = None,
 ) -> Response:
-    """A problem+json response for `status`."""
-    body = problem(status, detail or DETAILS.get(status, "The request failed."), errors)
-    return current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    """A problem+json response for `status` (the usual `detail` when none is given)."""
+    return _problem_json(problem(status, detail, errors))
+
+
+def _problem_json(body: dict[str, Any]) -> Response:
+    return current_app.response_class(
+        json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON
+    )
 
 
 def validation_failed(error: ValidationError) -> Response:
     """flask-openapi3's `validation_error_callback`: a 422 naming every bad field."""
-    body = validation_problem(field_errors(error.errors()))
-    return current_app.response_class(json.dumps(body), status=422, mimetype=PROBLEM_JSON)
+    return _problem_json(validation_problem(field_errors(error.errors())))
 
 
 def init_app(app: Flask) -> None:
     """Register the handlers that turn every exception into a problem response."""
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(DuplicateNameError, _duplicate_name)
     app.register_error_handler(Exception, _unhandled)
 
 
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
-    # Werkzeug's default description is a class attribute; one given by our code is ours.
-    own = vars(error).get("description")
-    response = problem_response(status, own or DETAILS.get(status, error.description))
+    # Werkzeug's default description is a class attribute (long and HTML-minded); one
+    # given by our code is ours.
+    response = problem_response(status, vars(error).get("description"))
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
 
 
-def _duplicate_name(error: DuplicateNameError) -> Response:
-    return problem_response(409, f"An item named {error.name!r} already exists.")
-
-
 def _unhandled(error: Exception) -> Response:
-    if is_unavailable(error):
-        log.warning("database unavailable: %s", type(error).__name__)
-        return problem_response(503)
-    # The traceback goes to the log, never to the client.
-    log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
-    return problem_response(500)
+    body = error_problem(error)
+    if body["status"] == 500:
+        # The traceback goes to the log, never to the client.
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
+    return _problem_json(body)

@@ -10,10 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .logs import REQUEST_ID_HEADER, log_request, request_id
-from .problems import BodyError, parse_json, parse_json_object
-
-MAX_BODY_BYTES = 1024 * 1024
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+from .problems import WRITE_METHODS, BodyError, is_json, parse_json, parse_json_object
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -52,7 +49,7 @@ def require_json_object() -> None:
     """A blueprint's `before_request`: write bodies must be a JSON object (415, 400, 413)."""
     if request.method not in WRITE_METHODS:
         return
-    if not request.is_json:
+    if not is_json(request.content_type):
         raise UnsupportedMediaType()
     # 413 when Content-Length is over MAX_CONTENT_LENGTH; the bytes stay cached for the
     # validation that follows.

@@ -3,7 +3,6 @@
 Exception views for Pyramid's own HTTP exceptions (404, 405, 413, ...), pydantic's
 validation errors, duplicate names, an unreachable database and plain bugs: no
 request ever gets an HTML error page, in development or in production.
-(Request validation errors are answered in `validation.py`.)
 """
 
 from __future__ import annotations
@@ -12,15 +11,14 @@ import logging
 
 from pydantic import ValidationError
 from pyramid.exceptions import PredicateMismatch
-from pyramid.httpexceptions import HTTPException, HTTPNotFound
+from pyramid.httpexceptions import HTTPException
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import exception_view_config
 
-from .db import is_unavailable
-from .problems import field_errors
-from .repository import DuplicateNameError
-from .responses import problem_response, validation_response
+from .faults import error_problem
+from .problems import METHOD_NOT_ALLOWED, field_errors
+from .responses import problem_document_response, problem_response, validation_response
 
 logger = logging.getLogger(__name__)
 # Headers of an HTTP exception that still mean something in a problem response.
@@ -35,16 +33,10 @@ def http_exception(exc: HTTPException, request: Request) -> Response:
     if isinstance(exc, PredicateMismatch) and request.matched_route is not None:
         allowed = allowed_methods(request)
         if allowed and request.method not in allowed:
-            return problem_response(
-                405,
-                f"{request.method} is not allowed here; use {', '.join(allowed)}",
-                headers={"Allow": ", ".join(allowed)},
-            )
-    if isinstance(exc, HTTPNotFound):
-        detail = exc.detail if request.matched_route is not None and exc.detail else None
-        return problem_response(404, detail or f"there is nothing at {request.path}")
+            return problem_response(405, METHOD_NOT_ALLOWED, headers={"Allow": ", ".join(allowed)})
     headers = {name: exc.headers[name] for name in KEPT_HEADERS if name in exc.headers}
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else exc.explanation
+    # A 400 says why (the views give the reason); every other status has its usual detail.
+    detail = exc.detail if exc.code == 400 and isinstance(exc.detail, str) else None
     return problem_response(exc.code, detail, headers=headers)
 
 
@@ -63,7 +55,7 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 class InvalidInputError(Exception):
-    """A query or body that does not pass its pydantic model (after the OpenAPI checks)."""
+    """A query or body that does not pass its pydantic model."""
 
     def __init__(self, error: ValidationError) -> None:
         super().__init__(str(error))
@@ -76,17 +68,11 @@ def invalid_input(exc: InvalidInputError, request: Request) -> Response:
     return validation_response(exc.errors)
 
 
-@exception_view_config(DuplicateNameError)
-def duplicate_name(exc: DuplicateNameError, request: Request) -> Response:
-    """Another item has this name (409)."""
-    return problem_response(409, str(exc))
-
-
 @exception_view_config(Exception)
 def unhandled(exc: Exception, request: Request) -> Response:
-    """An unreachable database is 503; anything else is a bug: 500, traceback in the log only."""
-    if is_unavailable(exc):
-        logger.warning("database unavailable: %s", type(exc).__name__)
-        return problem_response(503, "the database is unavailable; try again later")
-    logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
-    return problem_response(500, "an unexpected error occurred")
+    """A duplicate name is 409, an unreachable database 503; anything else is a bug: 500,
+    traceback in the log only."""
+    body = error_problem(exc)
+    if body["status"] == 500:
+        logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return problem_document_response(body)

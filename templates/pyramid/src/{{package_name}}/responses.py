@@ -25,18 +25,21 @@ class ApiResponse(Response):  # type: ignore[misc]  # WebOb is untyped
 
 
 def problem_response(
-    status: int, detail: str, headers: Mapping[str, str] | None = None
+    status: int, detail: str | None = None, headers: Mapping[str, str] | None = None
 ) -> ApiResponse:
-    """An `application/problem+json` response for `status`."""
-    return _problem_json(problem(status, detail), headers)
+    """An `application/problem+json` response for `status` (the usual `detail` by default)."""
+    return problem_document_response(problem(status, detail), headers)
 
 
 def validation_response(errors: Sequence[Mapping[str, str]]) -> ApiResponse:
     """A 422 problem with one `errors` entry per invalid field or query parameter."""
-    return _problem_json(validation_problem(errors))
+    return problem_document_response(validation_problem(errors))
 
 
-def _problem_json(body: dict[str, Any], headers: Mapping[str, str] | None = None) -> ApiResponse:
+def problem_document_response(
+    body: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> ApiResponse:
+    """A problem document (`problems.problem`) as the response."""
     response = ApiResponse(
         body=json.dumps(body).encode(), status=body["status"], content_type=PROBLEM_JSON
     )

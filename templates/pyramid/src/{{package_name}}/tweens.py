@@ -21,11 +21,9 @@ from pyramid.response import Response
 from pyramid.tweens import EXCVIEW, INGRESS
 
 from .logs import REQUEST_ID_HEADER, log_request, request_id
+from .problems import MAX_BODY_BYTES
 from .responses import ApiResponse
 
-MAX_BODY_BYTES = 1024 * 1024
-# RFC 6839 structured syntax suffix: application/merge-patch+json and the like are JSON.
-JSON_SUFFIX = re.compile(r"application/[\w.-]+\+json")
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
 CORS_HEADERS = "Content-Type, X-Request-ID"
 
@@ -124,27 +122,21 @@ def _preflight(request: Request) -> Response:
 
 
 def body_tween_factory(handler: Handler, registry: Registry) -> Handler:
-    """Refuse bodies over 1 MiB (413) before anything reads them; read `+json` types as JSON."""
+    """Refuse bodies over 1 MiB (413) before anything reads them."""
 
     def body_tween(request: Request) -> Response:
         length = request.content_length
         if length is not None and length > MAX_BODY_BYTES:
-            raise HTTPRequestEntityTooLarge(_too_large())
+            raise HTTPRequestEntityTooLarge
         if length is None and request.environ.get("wsgi.input_terminated"):
             # A chunked body has no Content-Length: read at most one byte past the limit.
             body = request.body_file_raw.read(MAX_BODY_BYTES + 1)
             if len(body) > MAX_BODY_BYTES:
-                raise HTTPRequestEntityTooLarge(_too_large())
+                raise HTTPRequestEntityTooLarge
             request.body = body
         # At most 1 MiB, so keep it in memory: over 10 KiB WebOb would copy it to a
         # temporary file that nothing closes (a ResourceWarning when it is collected).
         request.request_body_tempfile_limit = MAX_BODY_BYTES
-        if JSON_SUFFIX.fullmatch(request.content_type or ""):
-            request.content_type = "application/json"
         return handler(request)
 
     return body_tween
-
-
-def _too_large() -> str:
-    return f"the request body is larger than {MAX_BODY_BYTES} bytes"

@@ -12,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..problems import integer_between
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_OFFSET = 9_223_372_036_854_775_807
@@ -26,7 +28,7 @@ def _parameter(request: Request, name: str, default: int, low: int, high: int) -
         return default
     if _INTEGER.fullmatch(raw) and low <= int(raw) <= high:
         return int(raw)
-    return f"must be an integer between {low} and {high}"
+    return integer_between(low, high)
 
 
 class ItemPagination(BasePagination):

@@ -10,14 +10,24 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from ..problems import (
+    BLANK,
+    FIELD_REQUIRED,
+    NO_NUL,
+    NO_SURROGATE,
+    NOT_A_STRING,
+    NOT_NULL,
+    READ_ONLY_FIELD,
+    UNKNOWN_FIELD,
+    at_most,
+    integer_between,
+)
 from .models import DESCRIPTION_MAX, MAX_QUANTITY, NAME_MAX, Item
 
 # What `name` is stripped of: exactly these characters, not every Unicode space.
 STRIP = " \t\n\r\f\v"
-NO_NUL = "must not contain NUL characters"
-NO_SURROGATE = "must not contain unpaired surrogates"
 READ_ONLY = ("id", "created_at", "updated_at")
-COMMON_MESSAGES = {"required": "field required", "null": "must not be null"}
+COMMON_MESSAGES = {"required": FIELD_REQUIRED, "null": NOT_NULL}
 
 
 # For OpenAPI clients: 1..200 characters once stripped, no NUL. A pattern, because
@@ -53,10 +63,10 @@ class NameField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
         messages: dict[str, Any] = {
             **COMMON_MESSAGES,
-            "invalid": "must be a string",
-            "blank": "must not be blank",
-            "min_length": "must not be blank",
-            "max_length": f"must be at most {NAME_MAX} characters",
+            "invalid": NOT_A_STRING,
+            "blank": BLANK,
+            "min_length": BLANK,
+            "max_length": at_most(NAME_MAX),
         }
         super().__init__(
             min_length=1,
@@ -82,8 +92,8 @@ class DescriptionField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
         messages: dict[str, Any] = {
             **COMMON_MESSAGES,
-            "invalid": "must be a string or null",
-            "max_length": f"must be at most {DESCRIPTION_MAX} characters",
+            "invalid": NOT_A_STRING,
+            "max_length": at_most(DESCRIPTION_MAX),
         }
         super().__init__(
             max_length=DESCRIPTION_MAX,
@@ -105,7 +115,7 @@ class QuantityField(serializers.IntegerField):
     """A JSON integer from 0 to 1,000,000 (a boolean, float or string is refused)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        message = f"must be an integer between 0 and {MAX_QUANTITY}"
+        message = integer_between(0, MAX_QUANTITY)
         messages: dict[str, Any] = {
             **COMMON_MESSAGES,
             "invalid": message,
@@ -139,9 +149,9 @@ class ItemSerializer(serializers.ModelSerializer[Item]):
         if isinstance(data, Mapping):
             for key in data:
                 if key in READ_ONLY:
-                    errors[str(key)] = ["read-only field"]
+                    errors[str(key)] = [READ_ONLY_FIELD]
                 elif key not in self.fields:
-                    errors[str(key)] = ["unknown field"]
+                    errors[str(key)] = [UNKNOWN_FIELD]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
