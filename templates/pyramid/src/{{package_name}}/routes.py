@@ -24,8 +24,8 @@ def includeme(config: Configurator) -> None:
 class DigitsPredicate:
     """Route predicate `digits="item_id"`: that part of the path is ASCII digits, or no match.
 
-    openapi-core reads the id with `int()`, which also takes other scripts' digits (U+0661);
-    a regex in the pattern would keep pyramid_openapi3 from finding the OpenAPI path.
+    `int()` would also take other scripts' digits (U+0661), and a regex in the route
+    pattern would keep pyramid_openapi3 from finding the OpenAPI path.
     """
 
     def __init__(self, name: str, config: Configurator) -> None:
