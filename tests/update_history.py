@@ -96,16 +96,33 @@ def _working_tree_files() -> list[str]:
     return sorted({f for f in out.split("\0") if f and (TEMPLATE_ROOT / f).is_file()})
 
 
-def template_history(base: Path) -> Path:
-    """Build the template repository with tags v1.0.0, v1.1.0 and v2.0.0; returns its path."""
+def template_snapshot(base: Path, earlier: tuple[str, str] | None = None) -> Path:
+    """The template's working tree as a repository, its last commit tagged v1.0.0.
+
+    ``earlier=(commit, tag)``: the tree of that commit of this repository comes first,
+    tagged ``tag`` (a project made by an earlier version of the template).
+    """
     repo = base / "template"
     repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    if earlier:
+        commit, tag = earlier
+        archive = base / "earlier.tar"
+        git(TEMPLATE_ROOT, "archive", "--format=tar", "-o", str(archive), commit)
+        shutil.unpack_archive(archive, repo, "tar")
+        _commit_all(repo, f"{tag}: the template at {commit}", tag)
+        git(repo, "rm", "-q", "-r", ".")
     for rel in _working_tree_files():
         target = repo / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(TEMPLATE_ROOT / rel, target)
-    git(repo, "init", "-q", "-b", "main")
     _commit_all(repo, "v1.0.0: the template as it is", "v1.0.0")
+    return repo
+
+
+def template_history(base: Path) -> Path:
+    """Build the template repository with tags v1.0.0, v1.1.0 and v2.0.0; returns its path."""
+    repo = template_snapshot(base)
 
     readme = repo / "templates" / "_shared" / "README.md.jinja"
     readme.write_text(readme.read_text().rstrip("\n") + f"\n\n{README_ADDITION}\n")

@@ -11,7 +11,14 @@ import httpx
 import postgres
 from matrix import Variant
 
-from contract.helpers import assert_json, assert_problem, check_common, describe, media_type
+from contract.helpers import (
+    Database,
+    assert_json,
+    assert_problem,
+    check_common,
+    describe,
+    media_type,
+)
 
 
 def test_health(api: httpx.Client) -> None:
@@ -68,3 +75,42 @@ def test_database_unreachable(
         assert_problem(api.get("/api/items"), 503)
         assert_problem(api.get("/api/items/1"), 503)
         assert_problem(api.post("/api/items", json={"name": "x", "quantity": 1}), 503)
+
+
+MIGRATIONS_PENDING = "the database schema is not up to date; run make migrate"
+
+
+def test_migrations_pending(
+    variant: Variant,
+    project: Path,
+    start_server: Callable[..., harness.Server],
+    databases: Callable[[], Database],
+) -> None:
+    """A server on an unmigrated database: /ready 503 "migrations pending" and the API 503
+    problems naming the fix, not 500s; once `make migrate` has run, both work (no restart)."""
+    db = databases()
+    srv = start_server(database=db, migrate=False, name="unmigrated")
+    with srv.client() as api:
+        assert assert_json(api.get("/health"), 200) == {"status": "ok"}
+        r = api.get("/ready")
+        assert r.status_code == 503, describe(r)
+        check_common(r)
+        assert r.json() == {"status": "unavailable", "checks": {"database": "migrations pending"}}
+        for r in (
+            api.get("/api/items"),
+            api.get("/api/items/1"),
+            api.post("/api/items", json={"name": "x", "quantity": 1}),
+        ):
+            body = assert_problem(r, 503)
+            assert body["detail"] == MIGRATIONS_PENDING, describe(r)
+
+        harness.make(project, "migrate", env=srv.env, timeout=300)
+        # Each worker checks again until it has seen the schema up to date: ask a few times.
+        for _ in range(4):
+            assert assert_json(api.get("/ready"), 200) == {
+                "status": "ok",
+                "checks": {"database": "ok"},
+            }
+            assert assert_json(api.get("/api/items"), 200)["total"] == 0
+        created = assert_json(api.post("/api/items", json={"name": "x", "quantity": 1}), 201)
+        assert assert_json(api.get(f"/api/items/{created['id']}"), 200)["name"] == "x"

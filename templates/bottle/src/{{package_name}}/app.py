@@ -8,6 +8,7 @@ from . import errors, hooks
 from .config import Settings, load_settings
 from .db import Database
 from .logs import configure_logging
+from .migrations_state import MigrationState
 from .plugins import DatabasePlugin
 from .routes import docs, health, items
 
@@ -25,7 +26,9 @@ def create_app(settings: Settings | None = None) -> bottle.Bottle:
     app.config["app.settings"] = settings  # a route reads bottle.request.app.config
     errors.install(app)
     hooks.install(app, settings.cors_origins)
-    app.install(DatabasePlugin(Database(settings.database_url)))
+    app.install(
+        DatabasePlugin(Database(settings.database_url), MigrationState(settings.database_url))
+    )
     for routes in (health, items, docs):
         routes.register(app)
     return app

@@ -9,6 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .migrations_state import PENDING, migrations
+
 _HEALTH = inline_serializer("Health", {"status": serializers.ChoiceField(["ok"])})
 _READINESS = inline_serializer(
     "Readiness",
@@ -31,7 +33,7 @@ class HealthView(APIView):
 
 
 class ReadyView(APIView):
-    """GET /ready: the database answers a trivial query."""
+    """GET /ready: the database answers a trivial query, and every migration is applied."""
 
     http_method_names = ("get", "head")
 
@@ -40,16 +42,24 @@ class ReadyView(APIView):
         tags=["health"],
         responses={
             200: _READINESS,
-            503: OpenApiResponse(_READINESS, description="The database is unreachable."),
+            503: OpenApiResponse(
+                _READINESS, description="The database is unreachable, or migrations are pending."
+            ),
         },
     )
     def get(self, request: Request) -> Response:
-        """Readiness: the database answers."""
+        """Readiness: the database answers, and the schema is up to date."""
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
+            current = migrations.is_current()
         except DatabaseError as exc:
             # The class name only: the message may hold the URL and its password.
-            body = {"status": "unavailable", "checks": {"database": type(exc).__name__}}
-            return Response(body, status=503)
+            return _unavailable(type(exc).__name__)
+        if not current:
+            return _unavailable(PENDING)
         return Response({"status": "ok", "checks": {"database": "ok"}})
+
+
+def _unavailable(reason: str) -> Response:
+    return Response({"status": "unavailable", "checks": {"database": reason}}, status=503)

@@ -7,6 +7,7 @@ from typing import Any
 import bottle
 
 from ..db import Database
+from ..migrations_state import PENDING, MigrationState
 
 
 def register(app: bottle.Bottle) -> None:
@@ -20,11 +21,15 @@ def health() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-def ready(database: Database) -> dict[str, Any]:
-    """Readiness: the database answers a trivial query."""
+def ready(database: Database, migrations: MigrationState) -> dict[str, Any]:
+    """Readiness: the database answers a trivial query, and every migration is applied."""
     try:
         database.ping()
+        current = migrations.is_current()
     except Exception as exc:  # whatever fails, the probe says which class, never the message
         bottle.response.status = 503
         return {"status": "unavailable", "checks": {"database": type(exc).__name__}}
+    if not current:
+        bottle.response.status = 503
+        return {"status": "unavailable", "checks": {"database": PENDING}}
     return {"status": "ok", "checks": {"database": "ok"}}

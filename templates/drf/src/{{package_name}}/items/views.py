@@ -9,6 +9,7 @@ from rest_framework import exceptions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ..migrations_state import migrations
 from ..openapi import problems
 from ..problems import EMPTY, NOT_AN_OBJECT, is_json
 from .models import MAX_ID, Item
@@ -79,6 +80,11 @@ class ItemViewSet(viewsets.ModelViewSet[Item]):
     lookup_value_regex = "[0-9]+"
     # OPTIONS is not part of the API (CORS preflights are answered by the CORS middleware).
     http_method_names = ("get", "post", "put", "patch", "delete", "head")
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """503 for every request until `make migrate` has brought the schema up to date."""
+        migrations.require_current()
+        super().initial(request, *args, **kwargs)
 
     def get_object(self) -> Item:
         """The item of the URL; an id outside 1..2147483647 is as unknown as a missing one."""

@@ -1,0 +1,187 @@
+"""An option turned on in an existing, migrated project works (issue 14, item 1).
+
+A team copies a starter, migrates its database, serves it and stores data; later it
+turns an option on with ``copier update --defaults --data needs_admin=true``, then
+runs ``make install``, ``make migrate`` and ``make createadmin`` as the README says.
+The option must bring its tables as a migration of its own, so that ``make migrate``
+adds them to the existing database: the admin UI then logs in over HTTP, and the
+items stored before the update are still served.
+
+The same for a project made when the admin table was still created by revision 0001
+(v0.2.0): updating it to this version must migrate cleanly (revision 0002 finds the
+table already there).
+
+Default run: each framework with an admin once, the databases alternating, and one
+project from v0.2.0; ``--full-matrix`` runs every framework on both databases.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import harness
+import httpx
+import pytest
+import update_history as uh
+from contract.helpers import assert_json, describe, new_database
+from contract.test_admin import _get, _Jar, _login_form
+from matrix import ADMIN_CAPABLE, AVAILABLE, Variant
+
+pytestmark = pytest.mark.slow
+
+# The admin table moved out of revision 0001 after this path last created it there.
+FIRST_MIGRATION = "templates/_shared/migrations/versions/0001_create_items.py.jinja"
+# Where a project made before the move starts: a commit of this repository.
+OLD_VERSION = "v0.2.0"
+
+
+@dataclass(frozen=True)
+class Case:
+    framework: str
+    database: str
+    # "without-admin": copied without the option, turned on by the update.
+    # "from-0.2.0": copied with the admin at v0.2.0, updated to this version.
+    start: str = "without-admin"
+
+    @property
+    def id(self) -> str:
+        return f"{self.framework}-{self.database}-{self.start}"
+
+
+def _cases(full: bool) -> list[Case]:
+    frameworks = [fw for fw in AVAILABLE if fw in ADMIN_CAPABLE]
+    databases = ("sqlite", "postgresql")
+    if full:
+        cases = [Case(fw, db) for fw in frameworks for db in databases]
+        # Django's own migrations never put the admin in revision 0001: Alembic only.
+        cases += [
+            Case(fw, db, "from-0.2.0") for fw in frameworks if fw != "drf" for db in databases
+        ]
+        return cases
+    cases = [Case(fw, databases[i % 2]) for i, fw in enumerate(frameworks)]
+    return [*cases, Case(frameworks[0], databases[1], "from-0.2.0")]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" in metafunc.fixturenames:
+        full = bool(metafunc.config.getoption("--full-matrix", default=False))
+        metafunc.parametrize(
+            "case",
+            [
+                pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(f"later-{c.id}"))
+                for c in _cases(full)
+            ],
+        )
+
+
+def _old_commit() -> str:
+    """The last commit whose revision 0001 still created the admin table."""
+    moved = uh.git(
+        uh.TEMPLATE_ROOT, "log", "-1", "--format=%H", "-S", '"admin_users"', "--", FIRST_MIGRATION
+    ).strip()
+    assert moved, f"no commit removed the admin table from {FIRST_MIGRATION} (a shallow clone?)"
+    return f"{moved}^"
+
+
+def _template(base: Path, from_old: bool) -> Path:
+    """The template as a repository (v1.0.0); first the tree of v0.2.0 when asked."""
+    return uh.template_snapshot(base, (_old_commit(), OLD_VERSION) if from_old else None)
+
+
+def _clean(project: Path) -> None:
+    status = uh.git(project, "status", "--porcelain", "--untracked-files=all")
+    assert not status, f"copier update needs a clean tree; git status:\n{status}"
+
+
+def _log_in(api: httpx.Client, base_url: str, username: str, password: str) -> None:
+    """Log in to /admin/ through its login form, as a browser does."""
+    jar = _Jar()
+    r = _get(api, jar, "/admin/")
+    if r.status_code in (301, 302, 303, 307, 308):
+        login_url = urljoin(f"{base_url}/admin/", r.headers["location"])
+        assert urlsplit(login_url).netloc == urlsplit(base_url).netloc, describe(r)
+        r = _get(api, jar, login_url)
+    else:
+        login_url = f"{base_url}/admin/"
+    assert r.status_code == 200, "the login page" + describe(r)
+    form = _login_form(r.text)
+    assert form, "no login form at /admin/" + describe(r)
+    inputs: dict[str, str] = dict(form["inputs"])  # type: ignore[call-overload]
+    types: dict[str, str] = form["types"]  # type: ignore[assignment]
+    user_field = next((n for n in ("username", "user", "login", "email") if n in inputs), None)
+    assert user_field, f"no username field in the login form: {inputs}"
+    inputs[user_field] = username
+    inputs[next(n for n, t in types.items() if t == "password")] = password
+    action = urljoin(login_url, str(form["action"]) or login_url)
+    r = api.post(
+        action, data=inputs, headers={**jar.header(), "Referer": login_url, "Accept": "text/html"}
+    )
+    jar.absorb(r)
+    assert r.status_code in (200, 302, 303), "login" + describe(r)
+    r = _get(api, jar, "/admin/")
+    for _ in range(3):  # an admin index may redirect once more (e.g. to a model list)
+        if r.status_code not in (301, 302, 303, 307, 308):
+            break
+        r = _get(api, jar, urljoin(f"{base_url}/admin/", r.headers["location"]))
+    assert r.status_code == 200, "/admin/ after logging in" + describe(r)
+    assert _login_form(r.text) is None, "still the login form after logging in" + describe(r)
+
+
+def test_admin_turned_on_later(case: Case, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if case.database == "postgresql":
+        request.getfixturevalue("pg_cluster")
+    from_old = case.start == "from-0.2.0"
+    template = _template(tmp_path / "t", from_old)
+    variant = Variant(case.framework, database=case.database, needs_admin=from_old)
+    project = uh.generate(
+        template, variant, tmp_path / "contract-api", vcs_ref=OLD_VERSION if from_old else "v1.0.0"
+    )
+    db = new_database(case.database, tmp_path)
+    env: dict[str, str | None] = {"DATABASE_URL": db.url}
+
+    harness.make(project, "install")
+    uh.commit(project, "Lock dependencies")
+    harness.make(project, "migrate", env=env)
+    names = [f"before-{n}-{secrets.token_hex(3)}" for n in (1, 2)]
+    with (
+        harness.Server(
+            project, database_url=db.url, log_path=tmp_path / "before.log", migrate=False
+        ) as srv,
+        srv.client() as api,
+    ):
+        ids = [
+            assert_json(api.post("/api/items", json={"name": n, "quantity": 3}), 201)["id"]
+            for n in names
+        ]
+    _clean(project)
+
+    uh.update(project, vcs_ref="v1.0.0", data={} if from_old else {"needs_admin": True})
+    assert not uh.conflict_markers(project), uh.git(project, "status", "--porcelain")
+    uh.commit(project, "Update from the template")
+
+    harness.make(project, "install")
+    harness.make(project, "migrate", env=env)
+    username = f"admin{secrets.randbelow(10**6)}"
+    password = secrets.token_urlsafe(16)
+    with harness.Server(
+        project, database_url=db.url, log_path=tmp_path / "after.log", migrate=False
+    ) as srv:
+        harness.make(
+            project,
+            "createadmin",
+            env={
+                **env,
+                "ADMIN_USERNAME": username,
+                "ADMIN_PASSWORD": password,
+                "ENVIRONMENT": "production",
+                "SECRET_KEY": srv.env["SECRET_KEY"],
+            },
+        )
+        with srv.client(follow_redirects=False) as api:
+            _log_in(api, srv.base_url, username, password)
+            assert assert_json(api.get("/ready"), 200)["status"] == "ok"
+            for item_id, name in zip(ids, names, strict=True):
+                assert assert_json(api.get(f"/api/items/{item_id}"), 200)["name"] == name
