@@ -49,6 +49,7 @@ ALEMBIC = {
     "migrations/script.py.mako",
     "migrations/versions/0001_create_items.py",
 }
+ADMIN_MIGRATION = "migrations/versions/0002_create_admin_users.py"
 
 
 def _package(*names: str) -> set[str]:
@@ -66,6 +67,7 @@ def fastapi_files(v: Variant) -> set[str]:
         "docs.py",
         "errors.py",
         "faults.py",
+        "migrations_state.py",
         "logs.py",
         "middleware.py",
         "problems.py",
@@ -91,7 +93,7 @@ def fastapi_files(v: Variant) -> set[str]:
     if v.use_orm:
         files |= _package("models.py")
     if v.needs_admin:
-        files |= _package("admin.py") | {"tests/test_admin.py"}
+        files |= _package("admin.py") | {"tests/test_admin.py", ADMIN_MIGRATION}
     return files
 
 
@@ -102,6 +104,7 @@ def drf_files(v: Variant) -> set[str]:
         "asgi.py",
         "errors.py",
         "faults.py",
+        "migrations_state.py",
         "health.py",
         "logs.py",
         "middleware.py",
@@ -152,6 +155,7 @@ def bottle_files(v: Variant) -> set[str]:
         "db.py",
         "errors.py",
         "faults.py",
+        "migrations_state.py",
         "hooks.py",
         "logs.py",
         "openapi.py",
@@ -192,6 +196,7 @@ def flask_files(v: Variant) -> set[str]:
         "docs.py",
         "errors.py",
         "faults.py",
+        "migrations_state.py",
         "extensions.py",
         "logs.py",
         "middleware.py",
@@ -214,7 +219,8 @@ def flask_files(v: Variant) -> set[str]:
     if v.use_orm:
         files |= _package("models.py")
     if v.needs_admin:
-        files |= _package("admin.py", "templates/admin/signin.html") | {"tests/test_admin.py"}
+        files |= _package("admin.py", "templates/admin/signin.html")
+        files |= {"tests/test_admin.py", ADMIN_MIGRATION}
     return files
 
 
@@ -226,6 +232,7 @@ def pyramid_files(v: Variant) -> set[str]:
         "db.py",
         "errors.py",
         "faults.py",
+        "migrations_state.py",
         "logs.py",
         "openapi.py",
         "problems.py",
