@@ -393,8 +393,8 @@ def test_recommendation_table(
 
 
 README_LINE = re.compile(
-    r"^Recommended framework: (?P<framework>\w+) \((?P<reason>.+)\)"
-    r"(?:; (?P<chosen>\w+) was chosen instead)?\.$",
+    r"^Recommended framework: (?P<framework>[\w ]+?) \((?P<reason>.+)\)"
+    r"(?:; (?P<chosen>[\w ]+?) was chosen instead)?\.$",
     re.MULTILINE,
 )
 
@@ -413,8 +413,8 @@ def test_generated_readme_states_the_recommendation(
     assert result.exception is None, result.exception
     match = README_LINE.search((result.project_dir / "README.md").read_text())
     assert match, "no 'Recommended framework: ...' line in README.md"
-    assert (match["framework"], match["reason"]) == (framework, REASONS[row])
-    assert match["chosen"] == (None if framework == "fastapi" else "fastapi")
+    assert (match["framework"], match["reason"]) == (LABELS[framework], REASONS[row])
+    assert match["chosen"] == (None if framework == "fastapi" else LABELS["fastapi"])
 
 
 def test_one_list_of_frameworks_in_hooks() -> None:

@@ -243,6 +243,7 @@ HELD_BACK = {
     "mypy": "DRF starter: django-stubs[compatible-mypy] pins the mypy it supports",
     "openapi-schema-validator": "Pyramid starter: openapi-core 0.23 (pyramid-openapi3 0.22): <0.9",
     "openapi-spec-validator": "Pyramid starter: openapi-core 0.23 (pyramid-openapi3 0.22): <0.9",
+    "jsonschema-rs": "make fuzz: schemathesis 4.32 requires jsonschema-rs>=0.60.1,<0.61",
     "jsonschema-path": "Pyramid starter: openapi-core 0.23 (pyramid-openapi3 0.22): <0.5",
     "pathable": "Pyramid starter: jsonschema-path 0.4's bound",
     "setuptools": "Pyramid starter: setuptools<80.9 (Pyramid 2 imports pkg_resources)",

@@ -101,7 +101,7 @@ def test_migrations_pending(
             api.get("/api/items/1"),
             api.post("/api/items", json={"name": "x", "quantity": 1}),
         ):
-            body = assert_problem(r, 503)
+            body = assert_problem(r, 503, detail=MIGRATIONS_PENDING)
             assert body["detail"] == MIGRATIONS_PENDING, describe(r)
 
         harness.make(project, "migrate", env=srv.env, timeout=300)

@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from .faults import error_problem, error_status
-from .problems import PROBLEM_JSON, problem, validation_problem
+from .migrations_state import MigrationsPending
+from .problems import MIGRATIONS_PENDING, PROBLEM_JSON, problem, validation_problem
 
 
 def problem_response(
@@ -49,6 +50,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, exceptions.ParseError):
         set_rollback()
         body = problem(400, str(exc.detail))  # why the body cannot be read (negotiation.py)
+    elif isinstance(exc, MigrationsPending):
+        body = problem(503, MIGRATIONS_PENDING)
     elif isinstance(exc, exceptions.APIException):
         set_rollback()
         body = problem(exc.status_code)

@@ -35,8 +35,9 @@ def http_exception(exc: HTTPException, request: Request) -> Response:
         if allowed and request.method not in allowed:
             return problem_response(405, METHOD_NOT_ALLOWED, headers={"Allow": ", ".join(allowed)})
     headers = {name: exc.headers[name] for name in KEPT_HEADERS if name in exc.headers}
-    # A 400 says why (the views give the reason); every other status has its usual detail.
-    detail = exc.detail if exc.code == 400 and isinstance(exc.detail, str) else None
+    # A 400 says why (the views give the reason), and so does a 503 for pending migrations;
+    # every other status has its usual detail.
+    detail = exc.detail if exc.code in (400, 503) and isinstance(exc.detail, str) else None
     return problem_response(exc.code, detail, headers=headers)
 
 
