@@ -27,7 +27,7 @@ import httpx
 import pytest
 import update_history as uh
 from contract.helpers import assert_json, describe, new_database
-from contract.test_admin import _get, _Jar, _login_form
+from contract.test_admin import _get, _Jar, _login_form, submit_login
 from matrix import ADMIN_CAPABLE, AVAILABLE, Variant
 
 pytestmark = pytest.mark.slow
@@ -109,25 +109,7 @@ def _log_in(api: httpx.Client, base_url: str, username: str, password: str) -> N
     assert r.status_code == 200, "the login page" + describe(r)
     form = _login_form(r.text)
     assert form, "no login form at /admin/" + describe(r)
-    inputs: dict[str, str] = dict(form["inputs"])  # type: ignore[call-overload]
-    types: dict[str, str] = form["types"]  # type: ignore[assignment]
-    user_field = next((n for n in ("username", "user", "login", "email") if n in inputs), None)
-    assert user_field, f"no username field in the login form: {inputs}"
-    inputs[user_field] = username
-    inputs[next(n for n, t in types.items() if t == "password")] = password
-    action = urljoin(login_url, str(form["action"]) or login_url)
-    r = api.post(
-        action, data=inputs, headers={**jar.header(), "Referer": login_url, "Accept": "text/html"}
-    )
-    jar.absorb(r)
-    assert r.status_code in (200, 302, 303), "login" + describe(r)
-    r = _get(api, jar, "/admin/")
-    for _ in range(3):  # an admin index may redirect once more (e.g. to a model list)
-        if r.status_code not in (301, 302, 303, 307, 308):
-            break
-        r = _get(api, jar, urljoin(f"{base_url}/admin/", r.headers["location"]))
-    assert r.status_code == 200, "/admin/ after logging in" + describe(r)
-    assert _login_form(r.text) is None, "still the login form after logging in" + describe(r)
+    submit_login(api, jar, base_url, login_url, form, username, password)
 
 
 def test_admin_turned_on_later(case: Case, tmp_path: Path, request: pytest.FixtureRequest) -> None:

@@ -41,6 +41,8 @@ DETAILS = {
     500: "an unexpected error occurred; it has been logged",
     503: "the database is unavailable; try again later",
 }
+# The 503 of every API request while the database schema is behind the migrations.
+MIGRATIONS_PENDING = "the database schema is not up to date; run make migrate"
 # Why a JSON body is refused: the `detail` of each 400.
 EMPTY = "the request body is empty; send a JSON object"
 NOT_UTF8 = "the request body is not UTF-8"

@@ -178,27 +178,40 @@ def test_admin_requires_login_and_createadmin_works(
 
         if form is None or login_url is None:
             return  # 401/403 without a login page: nothing more to drive black-box
-        inputs: dict[str, str] = dict(form["inputs"])  # type: ignore[call-overload]
-        types: dict[str, str] = form["types"]  # type: ignore[assignment]
-        user_field = next(
-            (n for n in ("username", "user", "login", "email") if n in inputs), None
-        ) or next((n for n, t in types.items() if t in {"text", "email"}), None)
-        pass_field = next(n for n, t in types.items() if t == "password")
-        assert user_field, f"no username field in the login form: {inputs}"
-        inputs[user_field] = username
-        inputs[pass_field] = password
-        action = urljoin(login_url, str(form["action"]) or login_url)
-        r = api.post(
-            action,
-            data=inputs,
-            headers={**jar.header(), "Referer": login_url, "Accept": "text/html"},
-        )
-        jar.absorb(r)
-        assert r.status_code in (200, 302, 303), "login" + describe(r)
-        r = _get(api, jar, "/admin/")
-        for _ in range(3):  # an admin index may redirect once more (e.g. to a model list)
-            if r.status_code not in (301, 302, 303, 307, 308):
-                break
-            r = _get(api, jar, urljoin(f"{srv.base_url}/admin/", r.headers["location"]))
-        assert r.status_code == 200, "/admin/ after logging in" + describe(r)
-        assert _login_form(r.text) is None, "still the login form after logging in" + describe(r)
+        submit_login(api, jar, srv.base_url, login_url, form, username, password)
+
+
+def submit_login(
+    api: httpx.Client,
+    jar: _Jar,
+    base_url: str,
+    login_url: str,
+    form: dict[str, object],
+    username: str,
+    password: str,
+) -> None:
+    """Fill in and post the admin's login form, then check that /admin/ is the admin."""
+    inputs: dict[str, str] = dict(form["inputs"])  # type: ignore[call-overload]
+    types: dict[str, str] = form["types"]  # type: ignore[assignment]
+    user_field = next(
+        (n for n in ("username", "user", "login", "email") if n in inputs), None
+    ) or next((n for n, t in types.items() if t in {"text", "email"}), None)
+    pass_field = next(n for n, t in types.items() if t == "password")
+    assert user_field, f"no username field in the login form: {inputs}"
+    inputs[user_field] = username
+    inputs[pass_field] = password
+    action = urljoin(login_url, str(form["action"]) or login_url)
+    r = api.post(
+        action,
+        data=inputs,
+        headers={**jar.header(), "Referer": login_url, "Accept": "text/html"},
+    )
+    jar.absorb(r)
+    assert r.status_code in (200, 302, 303), "login" + describe(r)
+    r = _get(api, jar, "/admin/")
+    for _ in range(3):  # an admin index may redirect once more (e.g. to a model list)
+        if r.status_code not in (301, 302, 303, 307, 308):
+            break
+        r = _get(api, jar, urljoin(f"{base_url}/admin/", r.headers["location"]))
+    assert r.status_code == 200, "/admin/ after logging in" + describe(r)
+    assert _login_form(r.text) is None, "still the login form after logging in" + describe(r)

@@ -12,6 +12,7 @@ import postgres
 from matrix import Variant
 
 from contract.helpers import (
+    MIGRATIONS_PENDING,
     Database,
     assert_json,
     assert_problem,
@@ -77,9 +78,6 @@ def test_database_unreachable(
         assert_problem(api.post("/api/items", json={"name": "x", "quantity": 1}), 503)
 
 
-MIGRATIONS_PENDING = "the database schema is not up to date; run make migrate"
-
-
 def test_migrations_pending(
     variant: Variant,
     project: Path,
@@ -101,8 +99,7 @@ def test_migrations_pending(
             api.get("/api/items/1"),
             api.post("/api/items", json={"name": "x", "quantity": 1}),
         ):
-            body = assert_problem(r, 503, detail=MIGRATIONS_PENDING)
-            assert body["detail"] == MIGRATIONS_PENDING, describe(r)
+            assert_problem(r, 503, detail=MIGRATIONS_PENDING)
 
         harness.make(project, "migrate", env=srv.env, timeout=300)
         # Each worker checks again until it has seen the schema up to date: ask a few times.
