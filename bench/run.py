@@ -59,9 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--no-variants", action="store_true", help="skip rendering the non-default variants"
     )
-    p.add_argument("--seconds", type=float, default=4, help="seconds per wrk measurement")
+    p.add_argument("--seconds", type=int, default=4, help="whole seconds per wrk measurement")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of measurements")
-    p.add_argument("--warmup", type=float, default=1, help="seconds of wrk warm-up per app")
+    p.add_argument("--warmup", type=int, default=1, help="whole seconds of wrk warm-up per app")
     p.add_argument("--skip", default="", help="comma-separated phases to skip: render,green,serve")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 renders, 1 round of 2 s")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")

@@ -103,12 +103,12 @@ def floor_app(command: list[str]) -> str:
     return "floor_asgi:app" if Path(command[0]).name == "uvicorn" else "floor_wsgi:app"
 
 
-def wrk(url: str, seconds: float, connections: int) -> dict[str, Any]:
+def wrk(url: str, seconds: int, connections: int) -> dict[str, Any]:
     args = [
         "wrk",
         "-t1",
         f"-c{connections}",
-        f"-d{seconds:g}s",
+        f"-d{seconds}s",
         "--timeout",
         "10s",
         "-s",
@@ -123,7 +123,7 @@ def wrk(url: str, seconds: float, connections: int) -> dict[str, Any]:
     return data
 
 
-def measure(server: harness.Server, path: str, seconds: float) -> dict[str, Any]:
+def measure(server: harness.Server, path: str, seconds: int) -> dict[str, Any]:
     assert server.proc is not None
     pgid = server.proc.pid
     cpu0 = harness.group_cpu_seconds(pgid)
@@ -186,7 +186,7 @@ def seed_items(server: harness.Server) -> None:
 
 
 def bench_serve(
-    fw: str, project: Path, work: Path, seconds: float, rounds: int, warmup: float
+    fw: str, project: Path, work: Path, seconds: int, rounds: int, warmup: int
 ) -> dict[str, Any]:
     database_url = f"sqlite:///{work / 'bench.db'}"
     env: dict[str, str | None] = {"WEB_CONCURRENCY": str(WORKERS)}
