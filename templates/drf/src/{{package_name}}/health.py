@@ -12,6 +12,7 @@ from .migrations_state import PENDING, migrations
 from .openapi import HealthSerializer, ReadinessSerializer, problems
 from .problems import HEALTHY, NOT_READY, OPERATIONS, READY
 
+
 class HealthView(APIView):
     """GET /health: the process answers; touches no database."""
 

@@ -18,6 +18,7 @@ from .problems import (
     problem_examples,
 )
 
+
 class FieldErrorSerializer(serializers.Serializer[Any]):
     """One invalid field or query parameter."""
 
@@ -28,11 +29,15 @@ class FieldErrorSerializer(serializers.Serializer[Any]):
 class ProblemSerializer(serializers.Serializer[Any]):
     """RFC 9457 problem details."""
 
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    errors = FieldErrorSerializer(many=True, required=False)
+    def get_fields(self) -> dict[str, Any]:
+        # Not class attributes: `errors` is also the name of a property of every serializer.
+        return {
+            "type": serializers.CharField(),
+            "title": serializers.CharField(),
+            "status": serializers.IntegerField(),
+            "detail": serializers.CharField(),
+            "errors": FieldErrorSerializer(many=True, required=False),
+        }
 
 
 class HealthSerializer(serializers.Serializer[Any]):

@@ -51,7 +51,9 @@ def includeme(config: Configurator) -> None:
             "filepath": f"{build_openapi.__module__}:build_openapi",
             "spec_route_name": "openapi",
             "spec": spec,
-            "response_validator": V31ResponseValidator(spec, extra_media_type_deserializers=deserializers),
+            "response_validator": V31ResponseValidator(
+                spec, extra_media_type_deserializers=deserializers
+            ),
         }
         settings.setdefault("pyramid_openapi3_apinames", []).append(API)
 
