@@ -102,18 +102,17 @@ def reference_client(tmp_path_factory: pytest.TempPathFactory, package: Path, ow
 
 
 @pytest.fixture
-def client_modules(tmp_path: Path) -> Iterator[dict[str, ModuleType]]:
-    """Import a generated package (from `tmp_path`) fresh; forget it afterwards."""
-    sys.path.insert(0, str(tmp_path))
-    loaded: dict[str, ModuleType] = {}
+def importable(tmp_path: Path) -> Iterator[None]:
+    """Let a test import the package it generated in `tmp_path`, fresh; forget it afterwards."""
 
     def forget() -> None:
         for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
             del sys.modules[name]
 
     forget()
+    sys.path.insert(0, str(tmp_path))
     try:
-        yield loaded
+        yield
     finally:
         sys.path.remove(str(tmp_path))
         forget()
@@ -125,7 +124,7 @@ def test_generated_client_is_the_same_and_works(
     server: harness.Server,
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
-    client_modules: dict[str, ModuleType],
+    importable: None,
 ) -> None:
     with server.client() as http:
         response = http.get("/openapi.json")
