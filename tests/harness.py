@@ -273,6 +273,12 @@ def only_if(
     return mark
 
 
+def default_variants_unless_full_matrix(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Limit a costly test to each framework's default variant, unless ``--full-matrix``."""
+    fn._contract_default_only = True  # type: ignore[attr-defined]
+    return fn
+
+
 def parametrize_variants(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``variant`` (session scope, one xdist group per variant)."""
     if "variant" not in metafunc.fixturenames:
@@ -286,6 +292,8 @@ def parametrize_variants(metafunc: pytest.Metafunc) -> None:
     predicate = getattr(fn, "_contract_predicate", None)
     if predicate:
         variants = [v for v in variants if predicate(v)]
+    if getattr(fn, "_contract_default_only", False) and not full:
+        variants = [v for v in variants if v == matrix.default_variant(v.framework)]
     metafunc.parametrize(
         "variant",
         [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants],

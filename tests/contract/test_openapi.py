@@ -11,7 +11,15 @@ import httpx
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from contract.helpers import assert_json, describe, media_type
+from contract.helpers import (
+    DETAILS,
+    MAX_ID,
+    MAX_OFFSET,
+    TITLES,
+    assert_json,
+    describe,
+    media_type,
+)
 
 # The paths every project serves, with their methods (path parameters normalised to {}).
 API = {
@@ -47,8 +55,9 @@ def _spec(api: httpx.Client) -> dict[str, Any]:
 
 def test_openapi_is_valid(api: httpx.Client) -> None:
     spec = _spec(api)
-    assert str(spec.get("openapi", "")).startswith("3."), spec.get("openapi")
+    assert spec.get("openapi") == "3.1.0", spec.get("openapi")
     validate(spec)
+    assert spec["info"].get("description"), f"info has no description: {spec['info']}"
 
 
 def test_openapi_describes_every_path_and_method(api: httpx.Client) -> None:
@@ -166,3 +175,182 @@ def test_docs_are_served_offline(api: httpx.Client, server: Any) -> None:
     assert "/openapi.json" in html or any("initializer" in ref for _, ref in parser.refs), (
         "/docs does not point Swagger UI at /openapi.json"
     )
+
+
+# --------------------------------------------------------------------------- one document
+# Every starter describes its API in the same words, so that a client generated from any
+# of them is the same (test_client.py).
+
+OPERATION_IDS = {
+    ("get", "/health"): "health",
+    ("get", "/ready"): "ready",
+    ("get", "/api/items"): "list_items",
+    ("post", "/api/items"): "create_item",
+    ("get", "/api/items/{}"): "get_item",
+    ("put", "/api/items/{}"): "replace_item",
+    ("patch", "/api/items/{}"): "update_item",
+    ("delete", "/api/items/{}"): "delete_item",
+}
+SCHEMAS = {
+    "ItemCreate",
+    "ItemReplace",
+    "ItemPatch",
+    "ItemOut",
+    "ItemPage",
+    "Problem",
+    "FieldError",
+    "Health",
+    "Readiness",
+}
+REQUEST_SCHEMAS = {"post": "ItemCreate", "put": "ItemReplace", "patch": "ItemPatch"}
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def _operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, _norm(path)): op
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def _validator(spec: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator of `schema` whose local $refs resolve inside the document."""
+    return Draft202012Validator({**schema, "components": spec["components"]})
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def test_openapi_names_operations_and_schemas_alike(api: httpx.Client) -> None:
+    spec = _spec(api)
+    operations = _operations(spec)
+    ids = {key: op.get("operationId") for key, op in operations.items()}
+    assert ids == OPERATION_IDS, ids
+    assert set(spec["components"]["schemas"]) == SCHEMAS, sorted(spec["components"]["schemas"])
+    for (method, path), op in operations.items():
+        where = f"{method.upper()} {path}"
+        assert op.get("summary"), f"{where}: no summary"
+        assert "servers" not in op, f"{where}: an operation-level servers list"
+        for parameter in (_resolve(spec, p) for p in op.get("parameters", [])):
+            assert parameter.get("description"), f"{where}: {parameter['name']} undescribed"
+        body = op.get("requestBody")
+        if body is not None:
+            schema = body["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{REQUEST_SCHEMAS[method]}"}, schema
+
+
+def test_openapi_documents_problems_everywhere(api: httpx.Client) -> None:
+    """One Problem schema; a `default` problem response and real examples on every operation."""
+    spec = _spec(api)
+    problem = spec["components"]["schemas"]["Problem"]
+    assert problem.get("required") and set(problem["required"]) == {
+        "type",
+        "title",
+        "status",
+        "detail",
+    }, problem
+    assert list(problem["properties"]) == ["type", "title", "status", "detail", "errors"], problem
+    validator = _validator(spec, {"$ref": PROBLEM_REF})
+    for (method, path), op in _operations(spec).items():
+        where = f"{method.upper()} {path}"
+        assert "default" in op["responses"], f"{where}: no default response"
+        for code, response in op["responses"].items():
+            description = response.get("description", "")
+            assert description and description != description.upper(), (
+                f"{where} {code}: description {description!r}"
+            )
+            media = response.get("content", {}).get(PROBLEM_JSON)
+            if media is None:
+                assert code != "default" and int(code) < 400 or path == "/ready", (
+                    f"{where} {code}: not a problem+json response"
+                )
+                continue
+            assert media["schema"] == {"$ref": PROBLEM_REF}, f"{where} {code}: {media}"
+            example = media.get("example")
+            status = 500 if code == "default" else int(code)
+            assert isinstance(example, dict), f"{where} {code}: no example"
+            validator.validate(example)
+            assert example["status"] == status, f"{where} {code}: {example}"
+            assert example["title"] == TITLES[status], f"{where} {code}: {example}"
+            if status in DETAILS:
+                assert example["detail"] == DETAILS[status], f"{where} {code}: {example}"
+
+
+def test_openapi_shapes(api: httpx.Client) -> None:
+    """Timestamps, the nullable description, the Location header and integer bounds."""
+    spec = _spec(api)
+    schemas = spec["components"]["schemas"]
+    item = schemas["ItemOut"]
+    assert list(item["properties"]) == [
+        "id",
+        "name",
+        "description",
+        "quantity",
+        "created_at",
+        "updated_at",
+    ], item
+    assert set(item["required"]) == set(item["properties"]), item
+    for stamp in ("created_at", "updated_at"):
+        assert item["properties"][stamp].get("format") == "date-time", item["properties"][stamp]
+    nullable = _validator(spec, item["properties"]["description"])
+    assert nullable.is_valid(None) and nullable.is_valid("text"), item["properties"]["description"]
+    page = schemas["ItemPage"]
+    assert list(page["properties"]) == ["items", "total", "limit", "offset"], page
+    readiness = schemas["Readiness"]
+    assert readiness["properties"]["status"].get("type") == "string", readiness
+    assert readiness["properties"]["checks"].get("type") == "object", readiness
+    assert schemas["Health"]["properties"]["status"].get("type") == "string", schemas["Health"]
+
+    operations = _operations(spec)
+    created = operations[("post", "/api/items")]["responses"]["201"]
+    location = created.get("headers", {}).get("Location", {})
+    assert location.get("schema") == {"type": "string"} and location.get("description"), created
+    bounds = {
+        p["name"]: p["schema"]
+        for p in (_resolve(spec, p) for p in operations[("get", "/api/items")]["parameters"])
+    }
+    bounds["item_id"] = next(
+        _resolve(spec, p)["schema"] for p in operations[("get", "/api/items/{}")]["parameters"]
+    )
+    expected = {
+        "limit": (1, 100, 20),
+        "offset": (0, MAX_OFFSET, 0),
+        "item_id": (1, MAX_ID, None),
+    }
+    for name, (low, high, default) in expected.items():
+        schema = bounds[name]
+        values = [schema.get("minimum"), schema.get("maximum"), schema.get("default", default)]
+        assert values == [low, high, default], f"{name}: {schema}"
+        assert all(_is_integer(v) for v in values if v is not None), f"{name}: {schema}"
+
+
+def test_openapi_request_examples_work(api: httpx.Client) -> None:
+    """The body Swagger UI proposes for each write is valid, and works sent unchanged."""
+    spec = _spec(api)
+    operations = _operations(spec)
+    examples = {}
+    for method, schema_name in REQUEST_SCHEMAS.items():
+        path = "/api/items" if method == "post" else "/api/items/{}"
+        media = operations[(method, path)]["requestBody"]["content"]["application/json"]
+        example = media.get("example")
+        assert isinstance(example, dict) and example, f"{method.upper()} {path}: no example"
+        _validator(spec, {"$ref": f"#/components/schemas/{schema_name}"}).validate(example)
+        examples[method] = example
+    # Another test (Schemathesis tries the examples too) may have left the item behind.
+    page = assert_json(api.get("/api/items", params={"limit": 100}), 200)
+    for item in page["items"]:
+        if item["name"] == examples["post"]["name"]:
+            assert api.delete(f"/api/items/{item['id']}").status_code == 204
+    created = assert_json(api.post("/api/items", json=examples["post"]), 201)
+    for key, value in examples["post"].items():
+        assert created[key] == value, created
+    url = f"/api/items/{created['id']}"
+    assert_json(api.put(url, json=examples["put"]), 200)
+    patched = assert_json(api.patch(url, json=examples["patch"]), 200)
+    for key, value in examples["patch"].items():
+        assert patched[key] == value, patched
+    assert api.delete(url).status_code == 204

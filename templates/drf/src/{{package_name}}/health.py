@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from django.db import DatabaseError, connection
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .migrations_state import PENDING, migrations
-
-_HEALTH = inline_serializer("Health", {"status": serializers.ChoiceField(["ok"])})
-_READINESS = inline_serializer(
-    "Readiness",
-    {
-        "status": serializers.ChoiceField(["ok", "unavailable"]),
-        "checks": inline_serializer("ReadinessChecks", {"database": serializers.CharField()}),
-    },
-)
+from .openapi import HealthSerializer, ReadinessSerializer, problems
+from .problems import HEALTHY, NOT_READY, OPERATIONS, READY
 
 
 class HealthView(APIView):
@@ -26,7 +18,11 @@ class HealthView(APIView):
 
     http_method_names = ("get", "head")
 
-    @extend_schema(operation_id="health", tags=["health"], responses={200: _HEALTH})
+    @extend_schema(
+        **OPERATIONS["health"],
+        tags=["health"],
+        responses={200: OpenApiResponse(HealthSerializer, description=HEALTHY), **problems()},
+    )
     def get(self, request: Request) -> Response:
         """Liveness: the process is up."""
         return Response({"status": "ok"})
@@ -38,13 +34,12 @@ class ReadyView(APIView):
     http_method_names = ("get", "head")
 
     @extend_schema(
-        operation_id="ready",
+        **OPERATIONS["ready"],
         tags=["health"],
         responses={
-            200: _READINESS,
-            503: OpenApiResponse(
-                _READINESS, description="The database is unreachable, or migrations are pending."
-            ),
+            200: OpenApiResponse(ReadinessSerializer, description=READY),
+            503: OpenApiResponse(ReadinessSerializer, description=NOT_READY),
+            **problems(),
         },
     )
     def get(self, request: Request) -> Response:

@@ -18,7 +18,11 @@ class JSONProvider(DefaultJSONProvider):
 
     `request.get_json()` (flask-openapi3's validation calls it) parses with
     `problems.parse_json`; `require_json_object` has already refused what it cannot read.
+    Responses keep their keys in the order written (the OpenAPI document's properties in
+    declared order, a problem's `type` first).
     """
+
+    sort_keys = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return parse_json(s if isinstance(s, bytes) else s.encode())

@@ -14,6 +14,46 @@ def test_openapi_document_is_valid_and_describes_every_path(client: TestApp) -> 
     assert item_methods == {"get", "put", "patch", "delete"}
 
 
+def test_operations_and_schemas_have_the_names_clients_use(client: TestApp) -> None:
+    document = client.get("/openapi.json").json
+    assert document["openapi"] == "3.1.0"
+    operations = [
+        operation
+        for path in document["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict)
+    ]
+    assert {operation["operationId"] for operation in operations} == {
+        "health",
+        "ready",
+        "list_items",
+        "create_item",
+        "get_item",
+        "replace_item",
+        "update_item",
+        "delete_item",
+    }
+    assert all("default" in operation["responses"] for operation in operations)
+    assert set(document["components"]["schemas"]) == {
+        "FieldError",
+        "Health",
+        "ItemCreate",
+        "ItemOut",
+        "ItemPage",
+        "ItemPatch",
+        "ItemReplace",
+        "Problem",
+        "Readiness",
+    }
+
+
+def test_the_proposed_request_body_creates_an_item(client: TestApp) -> None:
+    document = client.get("/openapi.json").json
+    body = document["paths"]["/api/items"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(body["example"]) >= {"name", "quantity"}
+    assert client.post_json("/api/items", body["example"]).status_int == 201
+
+
 def test_docs_serve_swagger_ui_from_the_package(client: TestApp) -> None:
     page = client.get("/docs")
     assert page.content_type == "text/html"

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..problems import integer_between
+from ..problems import LIMIT, OFFSET, integer_between
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -77,19 +77,26 @@ class ItemPagination(BasePagination):
                 "name": "limit",
                 "in": "query",
                 "required": False,
-                "description": "How many items to return.",
+                "description": LIMIT,
                 "schema": {
                     "type": "integer",
                     "minimum": 1,
                     "maximum": MAX_LIMIT,
                     "default": DEFAULT_LIMIT,
+                    "description": LIMIT,
                 },
             },
             {
                 "name": "offset",
                 "in": "query",
                 "required": False,
-                "description": "How many items to skip, in id order.",
-                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+                "description": OFFSET,
+                "schema": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": MAX_OFFSET,
+                    "default": 0,
+                    "description": OFFSET,
+                },
             },
         ]

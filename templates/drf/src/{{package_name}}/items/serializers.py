@@ -83,9 +83,7 @@ class NameField(serializers.CharField):
         return data.strip(STRIP)
 
 
-@extend_schema_field(
-    {"type": "string", "nullable": True, "maxLength": DESCRIPTION_MAX, "pattern": r"^[^\x00]*$"}
-)
+@extend_schema_field({"type": "string", "maxLength": DESCRIPTION_MAX, "pattern": r"^[^\x00]*$"})
 class DescriptionField(serializers.CharField):
     """An optional string of at most 2000 characters, without NUL, or null."""
 

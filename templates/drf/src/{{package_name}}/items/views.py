@@ -4,70 +4,87 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..migrations_state import migrations
 from ..openapi import problems
-from ..problems import EMPTY, NOT_AN_OBJECT, is_json
+from ..problems import (
+    CREATED,
+    DELETED,
+    EMPTY,
+    ITEM,
+    ITEM_ID,
+    ITEM_PAGE,
+    LOCATION,
+    NOT_AN_OBJECT,
+    OPERATIONS,
+    is_json,
+)
 from .models import MAX_ID, Item
 from .pagination import ItemPagination
 from .serializers import ItemSerializer
 
 _ITEM_ID = OpenApiParameter(
     "item_id",
-    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": ITEM_ID},
     OpenApiParameter.PATH,
-    description="The item's id.",
+    description=ITEM_ID,
 )
 _LOCATION = OpenApiParameter(
     "Location",
     str,
     OpenApiParameter.HEADER,
-    description="The URL of the new item.",
+    description=LOCATION,
     response=[201],
 )
 _WRITE_ERRORS = (400, 404, 409, 413, 415, 422, 503)
+_ITEM = OpenApiResponse(ItemSerializer, description=ITEM)
 
 
 @extend_schema(tags=["items"])
 @extend_schema_view(
     list=extend_schema(
-        operation_id="list_items",
-        summary="List items, ordered by id",
-        responses={200: ItemSerializer(many=True), **problems(422, 503)},
+        **OPERATIONS["list_items"],
+        responses={
+            200: OpenApiResponse(ItemSerializer(many=True), description=ITEM_PAGE),
+            **problems(422, 503),
+        },
     ),
     create=extend_schema(
-        operation_id="create_item",
-        summary="Create an item",
+        **OPERATIONS["create_item"],
         parameters=[_LOCATION],
-        responses={201: ItemSerializer, **problems(400, 409, 413, 415, 422, 503)},
+        responses={
+            201: OpenApiResponse(ItemSerializer, description=CREATED),
+            **problems(400, 409, 413, 415, 422, 503),
+        },
     ),
     retrieve=extend_schema(
-        operation_id="get_item",
-        summary="Get an item",
+        **OPERATIONS["get_item"],
         parameters=[_ITEM_ID],
-        responses={200: ItemSerializer, **problems(404, 503)},
+        responses={200: _ITEM, **problems(404, 503)},
     ),
     update=extend_schema(
-        operation_id="replace_item",
-        summary="Replace an item",
+        **OPERATIONS["replace_item"],
         parameters=[_ITEM_ID],
-        responses={200: ItemSerializer, **problems(*_WRITE_ERRORS)},
+        responses={200: _ITEM, **problems(*_WRITE_ERRORS)},
     ),
     partial_update=extend_schema(
-        operation_id="update_item",
-        summary="Update some fields of an item",
+        **OPERATIONS["update_item"],
         parameters=[_ITEM_ID],
-        responses={200: ItemSerializer, **problems(*_WRITE_ERRORS)},
+        responses={200: _ITEM, **problems(*_WRITE_ERRORS)},
     ),
     destroy=extend_schema(
-        operation_id="delete_item",
-        summary="Delete an item",
+        **OPERATIONS["delete_item"],
         parameters=[_ITEM_ID],
-        responses={204: None, **problems(404, 503)},
+        responses={204: OpenApiResponse(description=DELETED), **problems(404, 503)},
     ),
 )
 class ItemViewSet(viewsets.ModelViewSet[Item]):

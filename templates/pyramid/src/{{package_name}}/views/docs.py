@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jsonschema_path import SchemaPath
-from openapi_core import V30ResponseValidator, V31ResponseValidator
+from openapi_core import V31ResponseValidator
 from pyramid.config import PHASE0_CONFIG, Configurator
 from pyramid.request import Request
 from pyramid.response import Response
@@ -43,8 +43,6 @@ def includeme(config: Configurator) -> None:
 
     def register() -> None:
         spec = SchemaPath.from_dict(document)
-        version_31 = str(document["openapi"]).startswith("3.1")
-        validator = V31ResponseValidator if version_31 else V30ResponseValidator
         deserializers: dict[str, Callable[[bytes], Any]] = {
             "application/json": parse_json,
             PROBLEM_JSON: json.loads,
@@ -53,7 +51,9 @@ def includeme(config: Configurator) -> None:
             "filepath": f"{build_openapi.__module__}:build_openapi",
             "spec_route_name": "openapi",
             "spec": spec,
-            "response_validator": validator(spec, extra_media_type_deserializers=deserializers),
+            "response_validator": V31ResponseValidator(
+                spec, extra_media_type_deserializers=deserializers
+            ),
         }
         settings.setdefault("pyramid_openapi3_apinames", []).append(API)
 
@@ -62,7 +62,7 @@ def includeme(config: Configurator) -> None:
 
 @view_config(route_name="openapi", request_method="GET", renderer="json")
 def openapi_document(request: Request) -> dict[str, Any]:
-    """The OpenAPI 3 document of the API."""
+    """The OpenAPI 3.1 document of the API."""
     document: dict[str, Any] = request.registry["openapi_document"]
     return document
 
