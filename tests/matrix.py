@@ -7,7 +7,8 @@ template's one list, ``hooks/frameworks.jinja`` (the table copier.yml builds the
 - ``needs_admin`` only with ``use_orm``;
 - ``needs_async`` not with ``drf``, ``bottle`` or ``pyramid``;
 - ``needs_admin`` not with ``bottle`` or ``pyramid``;
-- ``drf`` requires ``use_orm``.
+- ``drf`` requires ``use_orm``;
+- ``kubernetes`` only with ``database="postgresql"`` (several instances share one database).
 
 ``all_variants`` lists every valid combination; ``sample_variants`` a small covering
 sample, used unless pytest runs with ``--full-matrix``.
@@ -68,6 +69,7 @@ class Variant:
     use_orm: bool = True
     needs_admin: bool = False
     database: str = "sqlite"
+    kubernetes: bool = False
 
     def __post_init__(self) -> None:
         problem = invalid_reason(self)
@@ -83,6 +85,8 @@ class Variant:
         ]
         if self.needs_admin:
             parts.append("admin")
+        if self.kubernetes:
+            parts.append("k8s")
         parts.append(self.database)
         return "-".join(parts)
 
@@ -104,6 +108,9 @@ class Variant:
         # an answer to a question the user never sees.
         if self.use_orm:
             data["needs_admin"] = self.needs_admin
+        # kubernetes likewise, only with PostgreSQL.
+        if self.database == "postgresql":
+            data["kubernetes"] = self.kubernetes
         return data
 
     def __str__(self) -> str:
@@ -124,6 +131,8 @@ def invalid_reason(v: Variant) -> str | None:
         return f"{v.framework} has no admin"
     if not v.use_orm and v.framework in ORM_REQUIRED:
         return f"{v.framework} requires use_orm"
+    if v.kubernetes and v.database != "postgresql":
+        return "kubernetes requires database=postgresql"
     return None
 
 
@@ -135,11 +144,11 @@ def default_variant(framework: str) -> Variant:
 def all_variants(framework: str) -> list[Variant]:
     """Every valid option combination of one framework, the default first."""
     variants = [default_variant(framework)]
-    for needs_async, use_orm, needs_admin, database in itertools.product(
-        (False, True), (True, False), (False, True), DATABASES
+    for needs_async, use_orm, needs_admin, database, kubernetes in itertools.product(
+        (False, True), (True, False), (False, True), DATABASES, (False, True)
     ):
         try:
-            v = Variant(framework, needs_async, use_orm, needs_admin, database)
+            v = Variant(framework, needs_async, use_orm, needs_admin, database, kubernetes)
         except ValueError:
             continue
         if v not in variants:
@@ -162,6 +171,7 @@ def _coverage(v: Variant) -> set[tuple[str, Any]]:
         ("use_orm", v.use_orm),
         ("needs_admin", v.needs_admin),
         ("database", v.database),
+        ("kubernetes", v.kubernetes),
     }
     if v.framework not in ASYNC_CAPABLE:
         return values

@@ -229,6 +229,8 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     term.send(ENTER)
 
     term.answer("Database the app uses", DOWN + ENTER)  # PostgreSQL
+    # Asked only with PostgreSQL: several instances share one database.
+    term.answer("Kubernetes manifests", "y")
     term.expect("make dev")
     assert term.finish() == 0, term.screen()
 
@@ -247,6 +249,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
         "needs_admin": False,
         "framework": "fastapi",
         "database": "postgresql",
+        "kubernetes": True,
     }
 
 
@@ -285,12 +288,15 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
     term.expect("make dev")
+    # kubernetes is asked only with PostgreSQL.
+    assert "Kubernetes manifests" not in term.visible()
     assert term.finish() == 0, term.screen()
 
     answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
     assert answers["framework"] == default
     assert answers["use_orm"] is False
     assert "needs_admin" not in answers
+    assert "kubernetes" not in answers
 
 
 @pytest.mark.timeout(180)

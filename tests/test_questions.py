@@ -47,6 +47,7 @@ ANSWER_KEYS = [
     "needs_admin",
     "framework",
     "database",
+    "kubernetes",
 ]
 COMPUTED_KEYS = ["available_frameworks", "recommended_framework", "recommendation_reason"]
 
@@ -162,7 +163,7 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
     dst = tmp_path / "project"
     copier.run_copy(str(TEMPLATE_ROOT), str(dst), defaults=True, vcs_ref="HEAD", quiet=True)
     answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
-    assert {key: answers[key] for key in ANSWER_KEYS} == {
+    assert {key: answers[key] for key in ANSWER_KEYS if key in answers} == {
         "project_name": "My API",
         "project_slug": "my-api",
         "package_name": "my_api",
@@ -178,6 +179,8 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
         "framework": "flask",
         "database": "sqlite",
     }
+    # kubernetes is asked only with PostgreSQL: not recorded for SQLite.
+    assert "kubernetes" not in answers
     # Computed values are not saved: they are recomputed on every update.
     assert not set(COMPUTED_KEYS) & set(answers)
     # hooks/ and docs/ are the template's own, outside `_subdirectory`: never rendered.
@@ -703,6 +706,42 @@ def test_needs_admin_is_not_asked_without_orm(tmp_path: Path) -> None:
     answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
     assert answers["use_orm"] is False
     assert "needs_admin" not in answers
+
+
+def test_kubernetes_without_postgresql_is_refused(questionnaire: Path, tmp_path: Path) -> None:
+    error = refused(questionnaire, tmp_path / "dst", database="sqlite", kubernetes=True)
+    assert (
+        error == "Validation error for question 'kubernetes': Kubernetes needs database=postgresql"
+    )
+    assert len(error) <= 80
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"database": "postgresql"}, False),
+        ({"database": "postgresql", "kubernetes": True}, True),
+    ],
+)
+def test_kubernetes_is_asked_with_postgresql_and_off_by_default(
+    questionnaire: Path, tmp_path: Path, data: dict[str, Any], expected: bool
+) -> None:
+    assert ask(questionnaire, tmp_path, **data)["kubernetes"] is expected
+
+
+def test_kubernetes_is_not_asked_with_sqlite(tmp_path: Path) -> None:
+    dst = tmp_path / "project"
+    copier.run_copy(
+        str(TEMPLATE_ROOT),
+        str(dst),
+        data={"database": "sqlite"},
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert "kubernetes" not in answers
+    assert not (dst / "deploy").exists()
 
 
 def test_validation_failure_writes_nothing_from_the_real_template(tmp_path: Path) -> None:

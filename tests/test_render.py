@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 from harness import render
-from matrix import AVAILABLE, Variant, all_variants
+from matrix import AVAILABLE, Variant, all_variants, sample_variants
 
 PACKAGE = "contract_api"
 ANSWER_KEYS = (
     "project_name|project_slug|package_name|description|author_name|author_email|"
-    "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|_copier_\\w+"
+    "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|kubernetes|"
+    "_copier_\\w+"
 )
 UNRENDERED = re.compile(r"\{[{%]-?\s*(?:(?:if|elif|not)\s+)*(?:" + ANSWER_KEYS + r")\b")
 
@@ -50,6 +51,20 @@ ALEMBIC = {
     "migrations/versions/0001_create_items.py",
 }
 ADMIN_MIGRATION = "migrations/versions/0002_create_admin_users.py"
+KUBERNETES = {
+    f"deploy/kubernetes/{name}"
+    for name in (
+        "base/kustomization.yaml",
+        "base/web.yaml",
+        "base/service.yaml",
+        "base/hpa.yaml",
+        "base/pdb.yaml",
+        "base/networkpolicy.yaml",
+        "base/migrate.yaml",
+        "overlays/development/kustomization.yaml",
+        "overlays/production/kustomization.yaml",
+    )
+}
 
 
 def _package(*names: str) -> set[str]:
@@ -271,7 +286,13 @@ EXPECTED = {
     "pyramid": pyramid_files,
 }
 
-VARIANTS = [v for framework in AVAILABLE for v in all_variants(framework)]
+# The manifests change no other file: each framework's sampled kubernetes variant renders them.
+VARIANTS = [
+    v
+    for framework in AVAILABLE
+    for v in all_variants(framework)
+    if not v.kubernetes or v in sample_variants(framework)
+]
 
 
 def rendered_files(project: Path) -> set[str]:
@@ -298,6 +319,8 @@ def test_exact_file_list(variant: Variant, project: Path) -> None:
     assert variant.framework in EXPECTED, f"add the file list of {variant.framework} here"
     files = rendered_files(project)
     expected = EXPECTED[variant.framework](variant)
+    if variant.kubernetes:
+        expected |= KUBERNETES
     assert sorted(files - expected) == [], "rendered but not expected"
     assert sorted(expected - files) == [], "expected but not rendered"
 

@@ -1,6 +1,10 @@
 -- wrk script of the contract suite's load test (tests/contract/test_load.py).
 --
---   wrk -t2 -c64 -d30s --timeout 10s -s load_mix.lua http://127.0.0.1:PORT -- PREFIX
+--   wrk -t2 -c64 -d30s --timeout 10s -s load_mix.lua http://127.0.0.1:PORT -- PREFIX [close]
+--
+-- With "close", every request says "Connection: close" and gets a connection of its own
+-- (test_instances.py: a load balancer may close a kept-alive client connection when an
+-- instance dies, and wrk would count the request it sends next on it as a read error).
 --
 -- Each request is one of four kinds, in a fixed mix:
 --   create  POST  /api/items            name PREFIX-t<thread>-<n>, unique per thread and counter
@@ -27,12 +31,15 @@
 --   statuses  {kind: {status: n}}       responses, per kind and status ("unknown" kind:
 --                                       the response had no X-Request-ID of this thread)
 --   pending   [name, ...]               creates not answered (see above)
+--   created   [name, ...]               creates answered 201
+--   refused   [name, ...]               creates answered with another status
 --   samples   {kind-status: "..."}      the first body of every unexpected kind/status
 
 local KINDS = { "create", "list", "read", "patch" }
 local EXPECTED = { create = 201, list = 200, read = 200, patch = 200 }
 
 local prefix = "load"
+local close = false -- "Connection: close" on every request
 local me = 0 -- this thread's number, 1..threads
 local seq = 0
 local created = 0 -- creates sent by this thread (the name counter)
@@ -43,6 +50,8 @@ sent = {} -- kind -> n
 statuses = {} -- "kind status" -> n
 pending = {} -- request id -> name, for creates not answered yet
 samples = {} -- "kind-status" -> the first body
+created_names = {} -- names whose create was answered 201
+refused_names = {} -- names whose create was answered with another status
 
 -- setup() runs in wrk's main Lua state, once per thread, before the threads start.
 local threads = {}
@@ -53,6 +62,7 @@ end
 
 function init(args)
   prefix = args[1] or prefix
+  close = args[2] == "close"
   me = tonumber(tid) or 0 -- the global thread:set() gave this thread
   math.randomseed(me * 7919 + os.time())
   for _, kind in ipairs(KINDS) do
@@ -60,8 +70,18 @@ function init(args)
   end
 end
 
+local function headers_for(rid)
+  local headers = { ["X-Request-ID"] = rid }
+  if close then
+    headers["Connection"] = "close"
+  end
+  return headers
+end
+
 local function json_headers(rid)
-  return { ["Content-Type"] = "application/json", ["X-Request-ID"] = rid }
+  local headers = headers_for(rid)
+  headers["Content-Type"] = "application/json"
+  return headers
 end
 
 function request()
@@ -92,12 +112,12 @@ function request()
     -- Pages anywhere in the table: every thread creates at about the same rate.
     local offset = math.random(0, created * #KINDS)
     local path = string.format("/api/items?limit=20&offset=%d", offset)
-    return wrk.format("GET", path, { ["X-Request-ID"] = rid })
+    return wrk.format("GET", path, headers_for(rid))
   end
   local id = ids[math.random(#ids)]
   local path = string.format("/api/items/%d", id)
   if kind == "read" then
-    return wrk.format("GET", path, { ["X-Request-ID"] = rid })
+    return wrk.format("GET", path, headers_for(rid))
   end
   local body = string.format('{"quantity": %d, "description": "patched %d"}', seq % 1000, seq)
   return wrk.format("PATCH", path, json_headers(rid), body)
@@ -121,8 +141,10 @@ function response(status, headers, body)
   local key = tostring(status)
   statuses[kind .. " " .. key] = (statuses[kind .. " " .. key] or 0) + 1
   if kind == "create" then
+    local name = pending[rid]
     pending[rid] = nil
     if status == 201 then
+      table.insert(created_names, name)
       local id = tonumber(string.match(header(headers, "location") or "", "/api/items/(%d+)$"))
       if id ~= nil then
         table.insert(ids, id)
@@ -131,6 +153,8 @@ function response(status, headers, body)
         samples["create-201-location"] = samples["create-201-location"]
           or ("Location: " .. tostring(header(headers, "location")))
       end
+    else
+      table.insert(refused_names, name)
     end
   end
   if status ~= EXPECTED[kind] then
@@ -200,6 +224,8 @@ function done(summary, latency, requests)
     sent = {},
     statuses = {},
     pending = array({}),
+    created = array({}),
+    refused = array({}),
     samples = {},
   }
   for _, thread in ipairs(threads) do
@@ -214,10 +240,18 @@ function done(summary, latency, requests)
     for _, name in pairs(thread:get("pending") or {}) do
       table.insert(report.pending, name)
     end
+    for _, name in ipairs(thread:get("created_names") or {}) do
+      table.insert(report.created, name)
+    end
+    for _, name in ipairs(thread:get("refused_names") or {}) do
+      table.insert(report.refused, name)
+    end
     for key, text in pairs(thread:get("samples") or {}) do
       report.samples[key] = report.samples[key] or text
     end
   end
   table.sort(report.pending)
+  table.sort(report.created)
+  table.sort(report.refused)
   io.write("LOAD_JSON " .. encode(report) .. "\n")
 end
