@@ -273,9 +273,11 @@ def only_if(
     return mark
 
 
-def default_variants_unless_full_matrix(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Limit a costly test to each framework's default variant, unless ``--full-matrix``."""
-    fn._contract_default_only = True  # type: ignore[attr-defined]
+def once_per_framework(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a costly test on one variant per framework in the sample (the first that the
+    test's other limits allow: the default variant, unless ``only_if`` says otherwise),
+    and on every variant with ``--full-matrix``."""
+    fn._contract_once = True  # type: ignore[attr-defined]
     return fn
 
 
@@ -292,8 +294,11 @@ def parametrize_variants(metafunc: pytest.Metafunc) -> None:
     predicate = getattr(fn, "_contract_predicate", None)
     if predicate:
         variants = [v for v in variants if predicate(v)]
-    if getattr(fn, "_contract_default_only", False) and not full:
-        variants = [v for v in variants if v == matrix.default_variant(v.framework)]
+    if getattr(fn, "_contract_once", False) and not full:
+        firsts: dict[str, Variant] = {}
+        for v in variants:
+            firsts.setdefault(v.framework, v)
+        variants = list(firsts.values())
     metafunc.parametrize(
         "variant",
         [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants],

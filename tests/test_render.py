@@ -256,7 +256,6 @@ def pyramid_files(v: Variant) -> set[str]:
         "responses.py",
         "routes.py",
         "schemas.py",
-        "static/docs.html",
         "transactions.py",
         "tweens.py",
         "views/__init__.py",

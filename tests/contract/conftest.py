@@ -8,13 +8,18 @@ group per variant) and talks HTTP to a real ``make serve`` process:
   settings; its clean exit on SIGTERM is checked at teardown.
 - ``start_server(...)``: short-lived servers for the fault cases, each on its
   own database unless told otherwise.
+- ``chromium`` / ``tab``: the browser tests' headless chromium (one per process) and
+  a fresh page on the main server; when a test fails, the page's screenshot and
+  its record of requests and console errors are kept under the pytest base
+  temp directory (``browser-artifacts/``) and the report names them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
+import browser
 import harness
 import httpx
 import postgres
@@ -129,3 +134,37 @@ def start_server(
     finally:
         for srv in started:
             srv.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[browser.Chromium]:
+    """Debian's chromium, headless, driven by Playwright (one per pytest process)."""
+    try:
+        instance = browser.Chromium()
+    except browser.BrowserUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def tab(
+    chromium: browser.Chromium, server: harness.Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[browser.Tab]:
+    """A fresh browser page (its own context: no cookies) on the main server."""
+    page = chromium.tab(server.base_url, tmp_path_factory.getbasetemp() / "browser-artifacts")
+    yield page
+    page.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep a failed browser test's screenshot and page record, and name them in the report."""
+    report = yield
+    page = getattr(item, "funcargs", {}).get("tab")
+    if report.when == "call" and report.failed and isinstance(page, browser.Tab):
+        saved = page.save_artifacts(item.nodeid)
+        report.sections.append(("browser artifacts", f"{saved}\n{page.record()}"))
+    return report

@@ -118,7 +118,7 @@ def importable(tmp_path: Path) -> Iterator[None]:
         forget()
 
 
-@harness.default_variants_unless_full_matrix
+@harness.once_per_framework
 def test_generated_client_is_the_same_and_works(
     variant: matrix.Variant,
     server: harness.Server,

@@ -10,15 +10,16 @@ from pyramid.request import Request
 
 
 def includeme(config: Configurator) -> None:
-    """The API, the health checks, the OpenAPI document and Swagger UI (served locally)."""
+    """The API, the health checks, the OpenAPI document, Swagger UI (served locally) and /."""
     config.add_route_predicate("digits", DigitsPredicate)
     config.add_route("health", "/health")
     config.add_route("ready", "/ready")
     config.add_route("items", "/api/items")
     config.add_route("item", "/api/items/{item_id}", digits="item_id")
     config.add_route("openapi", "/openapi.json")
+    config.add_route("docs", "/docs")
     config.add_static_view(name="docs/static", path=str(static_path), cache_max_age=3600)
-    config.pyramid_openapi3_add_explorer(route="/docs", template=f"{__package__}:static/docs.html")
+    config.add_route("home", "/")
 
 
 class DigitsPredicate:

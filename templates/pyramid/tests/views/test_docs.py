@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+from urllib.parse import urlsplit
+
 from openapi_spec_validator import validate
 from webtest import TestApp
 
@@ -62,3 +65,13 @@ def test_docs_serve_swagger_ui_from_the_package(client: TestApp) -> None:
     assert "https://" not in page.text
     script = client.get("/docs/static/swagger-ui-bundle.js")
     assert "SwaggerUIBundle" in script.text
+
+
+def test_docs_page_is_titled_after_the_project(client: TestApp) -> None:
+    title = client.get("/openapi.json").json["info"]["title"]
+    assert f"<title>{html.escape(title)} - API docs</title>" in client.get("/docs").text
+
+
+def test_root_redirects_to_the_docs(client: TestApp) -> None:
+    response = client.get("/", status=302)
+    assert urlsplit(response.headers["Location"]).path == "/docs"
