@@ -273,6 +273,13 @@ def only_if(
     return mark
 
 
+def once_per_framework(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run an expensive test on the first selected variant of each framework only
+    (after ``only_if``), unless pytest runs with ``--full-matrix``."""
+    fn._contract_once = True  # type: ignore[attr-defined]
+    return fn
+
+
 def parametrize_variants(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``variant`` (session scope, one xdist group per variant)."""
     if "variant" not in metafunc.fixturenames:
@@ -286,6 +293,11 @@ def parametrize_variants(metafunc: pytest.Metafunc) -> None:
     predicate = getattr(fn, "_contract_predicate", None)
     if predicate:
         variants = [v for v in variants if predicate(v)]
+    if getattr(fn, "_contract_once", False) and not full:
+        firsts: dict[str, Variant] = {}
+        for v in variants:
+            firsts.setdefault(v.framework, v)
+        variants = list(firsts.values())
     metafunc.parametrize(
         "variant",
         [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants],
