@@ -229,7 +229,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     term.send(ENTER)
 
     term.answer("Database the app uses", DOWN + ENTER)  # PostgreSQL
-    term.answer("Observability: Prometheus /metrics", "n")
+    term.answer("Observability: /metrics", "n")
     term.expect("make dev")
     assert term.finish() == 0, term.screen()
 
@@ -286,7 +286,7 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     # The cursor starts on the default, so Enter picks it.
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
-    term.answer("Observability: Prometheus /metrics", ENTER)  # a new project: on
+    term.answer("Observability: /metrics", ENTER)  # a new project: on
     term.expect("make dev")
     assert term.finish() == 0, term.screen()
 
@@ -364,7 +364,7 @@ def test_update_recommends_no_framework_it_has_disabled(
     term.expect("» FastAPI - Django REST Framework (this is a fastapi project and an update")
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
-    term.answer("Observability: Prometheus /metrics", ENTER)
+    term.answer("Observability: /metrics", ENTER)
     assert term.finish() == 0, term.screen()
     assert "Recommended" not in term.visible()
     assert "(recommended)" not in term.visible()

@@ -21,7 +21,7 @@ from matrix import AVAILABLE, Variant, all_variants
 PACKAGE = "contract_api"
 ANSWER_KEYS = (
     "project_name|project_slug|package_name|description|author_name|author_email|"
-    "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|_copier_\\w+"
+    "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|observability|_copier_\\w+"
 )
 UNRENDERED = re.compile(r"\{[{%]-?\s*(?:(?:if|elif|not)\s+)*(?:" + ANSWER_KEYS + r")\b")
 
@@ -54,6 +54,15 @@ ADMIN_MIGRATION = "migrations/versions/0002_create_admin_users.py"
 
 def _package(*names: str) -> set[str]:
     return {f"src/{PACKAGE}/{name}" for name in names}
+
+
+def observability_files(v: Variant) -> set[str]:
+    """What `observability` adds: metrics, traces and error reports, their tests, and
+    the Prometheus configuration of compose.yaml's profile."""
+    if not v.observability:
+        return set()
+    files = _package("metrics.py", "telemetry.py", "routes/metrics.py")
+    return files | {"tests/test_observability.py", "deploy/prometheus.yml"}
 
 
 def fastapi_files(v: Variant) -> set[str]:
@@ -94,7 +103,7 @@ def fastapi_files(v: Variant) -> set[str]:
         files |= _package("models.py")
     if v.needs_admin:
         files |= _package("admin.py") | {"tests/test_admin.py", ADMIN_MIGRATION}
-    return files
+    return files | observability_files(v)
 
 
 def drf_files(v: Variant) -> set[str]:
@@ -221,7 +230,7 @@ def flask_files(v: Variant) -> set[str]:
     if v.needs_admin:
         files |= _package("admin.py", "templates/admin/signin.html")
         files |= {"tests/test_admin.py", ADMIN_MIGRATION}
-    return files
+    return files | observability_files(v)
 
 
 def pyramid_files(v: Variant) -> set[str]:
