@@ -192,7 +192,7 @@ def bottle_files(v: Variant) -> set[str]:
     }
     if v.use_orm:
         files |= _package("models.py")
-    return files
+    return files | observability_files(v)
 
 
 def flask_files(v: Variant) -> set[str]:
