@@ -33,12 +33,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import harness
 import httpx
 import pytest
-from matrix import Variant
+from matrix import OBSERVABILITY_BUILT, Variant
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -58,7 +58,7 @@ from contract.helpers import (
 
 pytestmark = pytest.mark.timeout(420)
 
-observed = harness.only_if(lambda v: v.observability)
+observed = harness.only_if(lambda v: v.observability and v.framework in OBSERVABILITY_BUILT)
 ITEM = "/api/items/{item_id}"
 ITEMS = "/api/items"
 UNMATCHED = "unmatched"
@@ -77,7 +77,7 @@ class _Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 encoding = (self.headers.get("Content-Encoding") or "").lower()
@@ -102,7 +102,7 @@ class _Receiver:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> _Receiver:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
