@@ -46,6 +46,9 @@ DATABASES = ("sqlite", "postgresql")
 ASYNC_CAPABLE = frozenset(row["value"] for row in TABLE if not row["async"])
 ADMIN_CAPABLE = frozenset(row["value"] for row in TABLE if not row["admin"])
 ORM_REQUIRED = frozenset(row["value"] for row in TABLE if row["no_orm"])
+# The frameworks whose templates implement `observability` so far (docs/CONTRACT.md
+# section 8); the others accept the answer and render without it.
+OBSERVABILITY_BUILT = frozenset({"fastapi", "flask", "bottle"})
 
 # Fixed project answers: every variant renders the same project identity.
 PROJECT_ANSWERS: dict[str, Any] = {
@@ -69,6 +72,7 @@ class Variant:
     use_orm: bool = True
     needs_admin: bool = False
     database: str = "sqlite"
+    observability: bool = True
     kubernetes: bool = False
 
     def __post_init__(self) -> None:
@@ -85,6 +89,8 @@ class Variant:
         ]
         if self.needs_admin:
             parts.append("admin")
+        if not self.observability:
+            parts.append("unobserved")
         if self.kubernetes:
             parts.append("k8s")
         parts.append(self.database)
@@ -103,6 +109,7 @@ class Variant:
             needs_async=self.needs_async,
             use_orm=self.use_orm,
             database=self.database,
+            observability=self.observability,
         )
         # needs_admin is only asked when use_orm; passing it otherwise would be
         # an answer to a question the user never sees.
@@ -144,11 +151,13 @@ def default_variant(framework: str) -> Variant:
 def all_variants(framework: str) -> list[Variant]:
     """Every valid option combination of one framework, the default first."""
     variants = [default_variant(framework)]
-    for needs_async, use_orm, needs_admin, database, kubernetes in itertools.product(
-        (False, True), (True, False), (False, True), DATABASES, (False, True)
+    for needs_async, use_orm, needs_admin, database, observability, kubernetes in itertools.product(
+        (False, True), (True, False), (False, True), DATABASES, (True, False), (False, True)
     ):
         try:
-            v = Variant(framework, needs_async, use_orm, needs_admin, database, kubernetes)
+            v = Variant(
+                framework, needs_async, use_orm, needs_admin, database, observability, kubernetes
+            )
         except ValueError:
             continue
         if v not in variants:
@@ -171,6 +180,7 @@ def _coverage(v: Variant) -> set[tuple[str, Any]]:
         ("use_orm", v.use_orm),
         ("needs_admin", v.needs_admin),
         ("database", v.database),
+        ("observability", v.observability),
         ("kubernetes", v.kubernetes),
     }
     if v.framework not in ASYNC_CAPABLE:

@@ -26,9 +26,10 @@ import harness
 import httpx
 import pytest
 import update_history as uh
+import yaml
 from contract.helpers import assert_json, describe, new_database
 from contract.test_admin import _get, _Jar, _login_form, submit_login
-from matrix import ADMIN_CAPABLE, AVAILABLE, Variant
+from matrix import ADMIN_CAPABLE, AVAILABLE, OBSERVABILITY_BUILT, Variant
 
 pytestmark = pytest.mark.slow
 
@@ -66,6 +67,8 @@ def _cases(full: bool) -> list[Case]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "observed_framework" in metafunc.fixturenames:
+        _parametrize_observability(metafunc)
     if "case" in metafunc.fixturenames:
         full = bool(metafunc.config.getoption("--full-matrix", default=False))
         metafunc.parametrize(
@@ -167,3 +170,74 @@ def test_admin_turned_on_later(case: Case, tmp_path: Path, request: pytest.Fixtu
             assert assert_json(api.get("/ready"), 200)["status"] == "ok"
             for item_id, name in zip(ids, names, strict=True):
                 assert assert_json(api.get(f"/api/items/{item_id}"), 200)["name"] == name
+
+
+# --------------------------------------------------------------------------- observability
+#
+# A project made before the `observability` question existed keeps its behaviour through
+# `copier update --defaults` (no --trust): the question defaults to false for it
+# (hooks/update.jinja, new_option_default). `--data observability=true` then turns it on,
+# and after `make install` the served project answers /metrics.
+
+
+def _before_observability() -> str:
+    """The last commit of this repository whose copier.yml did not ask `observability`."""
+    added = uh.git(
+        uh.TEMPLATE_ROOT, "log", "--reverse", "--format=%H", "-S", "\nobservability:", "--",
+        "copier.yml",
+    ).split()  # fmt: skip
+    assert added, "no commit added the observability question to copier.yml (a shallow clone?)"
+    return f"{added[0]}^"
+
+
+def _observability_frameworks(full: bool) -> list[str]:
+    frameworks = [fw for fw in AVAILABLE if fw in OBSERVABILITY_BUILT]
+    return frameworks if full else frameworks[:1]
+
+
+def _parametrize_observability(metafunc: pytest.Metafunc) -> None:
+    full = bool(metafunc.config.getoption("--full-matrix", default=False))
+    metafunc.parametrize(
+        "observed_framework",
+        [
+            pytest.param(fw, id=fw, marks=pytest.mark.xdist_group(f"later-observability-{fw}"))
+            for fw in _observability_frameworks(full)
+        ],
+    )
+
+
+def test_observability_stays_off_on_update_and_turns_on_on_request(
+    observed_framework: str, tmp_path: Path
+) -> None:
+    template = uh.template_snapshot(tmp_path / "t", (_before_observability(), "v0.9.0"))
+    variant = Variant(observed_framework)
+    project = uh.generate(template, variant, tmp_path / "contract-api", vcs_ref="v0.9.0")
+    metrics_module = project / "src" / variant.package_name / "metrics.py"
+    assert "observability" not in yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+    # `copier update --defaults`: the project does not gain the option.
+    uh.update(project, vcs_ref="v1.0.0")
+    assert not uh.conflict_markers(project), uh.git(project, "status", "--porcelain")
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["observability"] is False, answers
+    assert not metrics_module.exists()
+    assert "prometheus-client" not in (project / "pyproject.toml").read_text()
+    uh.commit(project, "Update from the template")
+
+    # `--data observability=true`: it does, and it works once installed.
+    uh.update(project, vcs_ref="v1.0.0", data={"observability": True})
+    assert not uh.conflict_markers(project), uh.git(project, "status", "--porcelain")
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["observability"] is True, answers
+    assert metrics_module.exists()
+    uh.commit(project, "Turn observability on")
+    harness.make(project, "install")
+    db = new_database("sqlite", tmp_path)
+    with (
+        harness.Server(project, database_url=db.url, log_path=tmp_path / "serve.log") as srv,
+        srv.client() as api,
+    ):
+        assert_json(api.get("/api/items"), 200)
+        r = api.get("/metrics")
+        assert r.status_code == 200, describe(r)
+        assert 'http_requests_total{method="GET",route="/api/items",status="200"} 1.0' in r.text

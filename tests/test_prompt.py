@@ -229,6 +229,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     term.send(ENTER)
 
     term.answer("Database the app uses", DOWN + ENTER)  # PostgreSQL
+    term.answer("Observability: /metrics", "n")
     # Asked only with PostgreSQL: several instances share one database.
     term.answer("Kubernetes manifests", "y")
     term.expect("make dev")
@@ -249,6 +250,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
         "needs_admin": False,
         "framework": "fastapi",
         "database": "postgresql",
+        "observability": False,
         "kubernetes": True,
     }
 
@@ -287,12 +289,14 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     # The cursor starts on the default, so Enter picks it.
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
+    term.answer("Observability: /metrics", ENTER)  # a new project: on
     term.expect("make dev")
     # kubernetes is asked only with PostgreSQL.
     assert "Kubernetes manifests" not in term.visible()
     assert term.finish() == 0, term.screen()
 
     answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert answers["observability"] is True
     assert answers["framework"] == default
     assert answers["use_orm"] is False
     assert "needs_admin" not in answers
@@ -366,6 +370,7 @@ def test_update_recommends_no_framework_it_has_disabled(
     term.expect("» FastAPI - Django REST Framework (this is a fastapi project and an update")
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
+    term.answer("Observability: /metrics", ENTER)
     assert term.finish() == 0, term.screen()
     assert "Recommended" not in term.visible()
     assert "(recommended)" not in term.visible()

@@ -47,6 +47,7 @@ ANSWER_KEYS = [
     "needs_admin",
     "framework",
     "database",
+    "observability",
     "kubernetes",
 ]
 COMPUTED_KEYS = ["available_frameworks", "recommended_framework", "recommendation_reason"]
@@ -178,6 +179,8 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
         # The recommendation for the defaults (project_size: small), docs/QUESTIONS.md row 6.
         "framework": "flask",
         "database": "sqlite",
+        # A new project gets the options of docs/QUESTIONS.md "Part two" at their defaults.
+        "observability": True,
     }
     # kubernetes is asked only with PostgreSQL: not recorded for SQLite.
     assert "kubernetes" not in answers

@@ -21,8 +21,8 @@ from matrix import AVAILABLE, Variant, all_variants, sample_variants
 PACKAGE = "contract_api"
 ANSWER_KEYS = (
     "project_name|project_slug|package_name|description|author_name|author_email|"
-    "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|kubernetes|"
-    "_copier_\\w+"
+    "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|"
+    "observability|kubernetes|_copier_\\w+"
 )
 UNRENDERED = re.compile(r"\{[{%]-?\s*(?:(?:if|elif|not)\s+)*(?:" + ANSWER_KEYS + r")\b")
 
@@ -71,6 +71,15 @@ def _package(*names: str) -> set[str]:
     return {f"src/{PACKAGE}/{name}" for name in names}
 
 
+def observability_files(v: Variant) -> set[str]:
+    """What `observability` adds: metrics, traces and error reports, their tests, and
+    the Prometheus configuration of compose.yaml's profile."""
+    if not v.observability:
+        return set()
+    files = _package("metrics.py", "telemetry.py", "routes/metrics.py")
+    return files | {"tests/test_observability.py", "deploy/prometheus.yml"}
+
+
 def fastapi_files(v: Variant) -> set[str]:
     files = COMMON | ALEMBIC
     files |= _package(
@@ -109,7 +118,7 @@ def fastapi_files(v: Variant) -> set[str]:
         files |= _package("models.py")
     if v.needs_admin:
         files |= _package("admin.py") | {"tests/test_admin.py", ADMIN_MIGRATION}
-    return files
+    return files | observability_files(v)
 
 
 def drf_files(v: Variant) -> set[str]:
@@ -198,7 +207,7 @@ def bottle_files(v: Variant) -> set[str]:
     }
     if v.use_orm:
         files |= _package("models.py")
-    return files
+    return files | observability_files(v)
 
 
 def flask_files(v: Variant) -> set[str]:
@@ -236,7 +245,7 @@ def flask_files(v: Variant) -> set[str]:
     if v.needs_admin:
         files |= _package("admin.py", "templates/admin/signin.html")
         files |= {"tests/test_admin.py", ADMIN_MIGRATION}
-    return files
+    return files | observability_files(v)
 
 
 def pyramid_files(v: Variant) -> set[str]:
