@@ -744,7 +744,7 @@ def test_kubernetes_is_not_asked_with_sqlite(tmp_path: Path) -> None:
     )
     answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
     assert "kubernetes" not in answers
-    assert not (dst / "deploy").exists()
+    assert not (dst / "deploy" / "kubernetes").exists()
 
 
 def test_validation_failure_writes_nothing_from_the_real_template(tmp_path: Path) -> None:
