@@ -9,8 +9,8 @@ breaks, and changes nothing; once the row is fixed, it adds the rules: a row tha
 breaks them, written straight into the database, is refused; the items stored before
 are served unchanged; and the id of a deleted newest item is not handed out again.
 
-Default run: an Alembic starter on SQLite (the table is rebuilt there) and DRF on
-PostgreSQL; ``--full-matrix`` runs every framework on both databases.
+Default run: an Alembic starter on SQLite (the table is rebuilt there); ``--full-matrix``
+runs every framework on both databases.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ BROKEN_RULE = "quantity must be an integer between 0 and 1000000"
 def _cases(full: bool) -> list[tuple[str, str]]:
     if full:
         return [(fw, db) for fw in AVAILABLE for db in ("sqlite", "postgresql")]
-    return [c for c in [("fastapi", "sqlite"), ("drf", "postgresql")] if c[0] in AVAILABLE]
+    # The riskiest path: an Alembic starter rebuilding a SQLite table that holds rows.
+    return [c for c in [("fastapi", "sqlite")] if c[0] in AVAILABLE]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
