@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import harness
 import httpx
@@ -28,7 +28,7 @@ import pytest
 import update_history as uh
 import yaml
 from contract.helpers import assert_json, describe, new_database
-from contract.test_admin import _get, _Jar, _login_form, submit_login
+from contract.test_admin import _follow, _get, _Jar, _login_form, submit_login
 from matrix import ADMIN_CAPABLE, AVAILABLE, OBSERVABILITY_BUILT, Variant
 
 pytestmark = pytest.mark.slow
@@ -104,9 +104,9 @@ def _log_in(api: httpx.Client, base_url: str, username: str, password: str) -> N
     jar = _Jar()
     r = _get(api, jar, "/admin/")
     if r.status_code in (301, 302, 303, 307, 308):
-        login_url = urljoin(f"{base_url}/admin/", r.headers["location"])
+        r = _follow(api, jar, base_url, r)  # /admin/ may open on a model's page first
+        login_url = str(r.url)
         assert urlsplit(login_url).netloc == urlsplit(base_url).netloc, describe(r)
-        r = _get(api, jar, login_url)
     else:
         login_url = f"{base_url}/admin/"
     assert r.status_code == 200, "the login page" + describe(r)

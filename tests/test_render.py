@@ -49,6 +49,8 @@ ALEMBIC = {
     "migrations/env.py",
     "migrations/script.py.mako",
     "migrations/versions/0001_create_items.py",
+    "migrations/versions/0003_check_item_rules.py",
+    "migrations/versions/0004_never_reuse_item_ids.py",
 }
 ADMIN_MIGRATION = "migrations/versions/0002_create_admin_users.py"
 KUBERNETES = {
@@ -141,6 +143,7 @@ def drf_files(v: Variant) -> set[str]:
         "items/__init__.py",
         "items/apps.py",
         "items/migrations/0001_initial.py",
+        "items/migrations/0002_item_rules.py",
         "items/migrations/__init__.py",
         "items/models.py",
         "items/pagination.py",

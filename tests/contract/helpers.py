@@ -251,13 +251,16 @@ class Database:
         PostgreSQL: drop the items table (UndefinedTable, a ProgrammingError).
         SQLite: an undefined table is an OperationalError there, which the contract
         maps to 503, so instead store values no item can have (text in quantity and
-        in created_at) in one row; reading that row fails in the app, not the database.
+        in created_at) in one row, past the CHECK constraints; reading that row fails
+        in the app, not the database.
         """
         table = self.items_table()
         if self.kind == "postgresql":
             self.psql(f'DROP TABLE "{table}" CASCADE')
             return "/api/items"
         with self._sqlite() as con:
+            # Past the database's own checks of the item rules, which refuse such a row.
+            con.execute("PRAGMA ignore_check_constraints = ON")
             con.execute(
                 f"UPDATE \"{table}\" SET quantity='not-a-number', created_at='not-a-timestamp' "
                 "WHERE id=?",

@@ -12,11 +12,22 @@ from urllib.parse import urljoin, urlsplit
 
 import harness
 import httpx
-from matrix import Variant
+from matrix import PROJECT_ANSWERS, Variant
 
-from contract.helpers import Database, assert_problem, describe
+from contract.helpers import (
+    BLANK,
+    DETAILS,
+    QUANTITY,
+    Database,
+    assert_json,
+    assert_problem,
+    create,
+    describe,
+)
 
 only_admin = harness.only_if(lambda v: v.needs_admin)
+PROJECT_NAME = PROJECT_ANSWERS["project_name"]
+DUPLICATE_NAME = DETAILS[409]
 without_admin = harness.only_if(lambda v: not v.needs_admin)
 
 
@@ -146,9 +157,9 @@ def test_admin_requires_login_and_createadmin_works(
     with srv.client(follow_redirects=False) as api:
         r = _get(api, jar, "/admin/")
         if r.status_code in (301, 302, 303, 307, 308):
-            login_url = urljoin(f"{srv.base_url}/admin/", r.headers["location"])
+            page = _follow(api, jar, srv.base_url, r)  # /admin/ may open on a model's page first
+            login_url = str(page.url)
             assert urlsplit(login_url).netloc == urlsplit(srv.base_url).netloc, describe(r)
-            page = _get(api, jar, login_url)
             assert page.status_code == 200, "the login page" + describe(page)
             form = _login_form(page.text)
             assert form, "the page /admin/ redirects to has no login form" + describe(page)
@@ -189,8 +200,10 @@ def submit_login(
     form: dict[str, object],
     username: str,
     password: str,
-) -> None:
-    """Fill in and post the admin's login form, then check that /admin/ is the admin."""
+) -> httpx.Response:
+    """Fill in and post the admin's login form, then check that /admin/ is the admin.
+
+    Returns the page the login lands on (its redirects followed)."""
     inputs: dict[str, str] = dict(form["inputs"])  # type: ignore[call-overload]
     types: dict[str, str] = form["types"]  # type: ignore[assignment]
     user_field = next(
@@ -208,10 +221,143 @@ def submit_login(
     )
     jar.absorb(r)
     assert r.status_code in (200, 302, 303), "login" + describe(r)
-    r = _get(api, jar, "/admin/")
-    for _ in range(3):  # an admin index may redirect once more (e.g. to a model list)
-        if r.status_code not in (301, 302, 303, 307, 308):
-            break
-        r = _get(api, jar, urljoin(f"{base_url}/admin/", r.headers["location"]))
+    landing = _follow(api, jar, base_url, r)
+    r = _follow(api, jar, base_url, _get(api, jar, "/admin/"))
     assert r.status_code == 200, "/admin/ after logging in" + describe(r)
     assert _login_form(r.text) is None, "still the login form after logging in" + describe(r)
+    return landing
+
+
+def _follow(api: httpx.Client, jar: _Jar, base_url: str, r: httpx.Response) -> httpx.Response:
+    """Follow a few redirects (an admin index may redirect once more, e.g. to a model list)."""
+    for _ in range(3):
+        if r.status_code not in (301, 302, 303, 307, 308):
+            break
+        r = _get(api, jar, urljoin(str(r.url), r.headers["location"]))
+    return r
+
+
+# Where each admin lists the items, and adds one: the page after logging in is the list.
+ITEM_PAGES = {
+    "drf": ("/admin/items/item/", "/admin/items/item/add/"),
+    "fastapi": ("/admin/item/list", "/admin/item/create"),
+    "flask": ("/admin/item/", "/admin/item/new/"),
+}
+# What no page of an admin may show: a database error, its SQL, a traceback.
+RAW_ERRORS = (
+    "IntegrityError",
+    "[SQL:",
+    "[parameters:",
+    "sqlalche.me",
+    "Traceback",
+    "CHECK constraint",
+)
+
+
+class _Page(HTMLParser):
+    """A page's links (text and href) and the hidden inputs of its forms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self.hidden: dict[str, str] = {}
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "a" and "href" in a:
+            self._href, self._text = a["href"], []
+        elif tag == "input" and a.get("type", "").lower() == "hidden" and a.get("name"):
+            self.hidden[a["name"]] = a.get("value", "")
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((" ".join("".join(self._text).split()), self._href))
+            self._href = None
+
+
+def _page(html: str) -> _Page:
+    parser = _Page()
+    parser.feed(html)
+    return parser
+
+
+def _save_item(
+    api: httpx.Client, jar: _Jar, base_url: str, add_path: str, **fields: str
+) -> httpx.Response:
+    """Fill in the admin's add-item form (with its hidden inputs, e.g. a CSRF token) and post it."""
+    form = _get(api, jar, add_path)
+    assert form.status_code == 200, "the add-item form" + describe(form)
+    data = {**_page(form.text).hidden, "description": "", **fields}
+    r = api.post(
+        add_path,
+        data=data,
+        headers={**jar.header(), "Referer": f"{base_url}{add_path}", "Accept": "text/html"},
+    )
+    jar.absorb(r)
+    return r
+
+
+@only_admin
+def test_admin_lands_on_items_and_saves_by_the_api_rules(
+    variant: Variant,
+    project: Path,
+    databases: Callable[[], Database],
+    start_server: Callable[..., harness.Server],
+) -> None:
+    """After logging in: the item list, the project's name, View site -> /docs; a save that
+    breaks the item rules or repeats a name is refused with the API's words at the form,
+    never a database error, and nothing is stored."""
+    db = databases()
+    srv = start_server(database=db, name="admin-rules")
+    username, password = f"admin{secrets.randbelow(10**6)}", secrets.token_urlsafe(16)
+    harness.make(
+        project,
+        "createadmin",
+        env={
+            "ADMIN_USERNAME": username,
+            "ADMIN_PASSWORD": password,
+            "DATABASE_URL": db.url,
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": srv.env["SECRET_KEY"],
+        },
+        timeout=120,
+    )
+    list_path, add_path = ITEM_PAGES[variant.framework]
+    jar = _Jar()
+    with srv.client(follow_redirects=False) as api:
+        page = _follow(api, jar, srv.base_url, _get(api, jar, "/admin/"))
+        form = _login_form(page.text)
+        assert form, "no login form behind /admin/" + describe(page)
+        landing = submit_login(api, jar, srv.base_url, str(page.url), form, username, password)
+        assert landing.status_code == 200, describe(landing)
+        assert urlsplit(str(landing.url)).path == list_path, "the page after logging in"
+        assert f"{PROJECT_NAME} admin" in landing.text, "the admin carries the project's name"
+
+        view_site = [href for text, href in _page(landing.text).links if text == "View site"]
+        assert len(view_site) == 1, f"one View site link: {_page(landing.text).links}"
+        target = _follow(
+            api, jar, srv.base_url, _get(api, jar, urljoin(str(landing.url), view_site[0]))
+        )
+        assert urlsplit(str(target.url)).path == "/docs", "View site" + describe(target)
+        assert target.status_code == 200, "View site" + describe(target)
+
+        r = _save_item(api, jar, srv.base_url, add_path, name=" \t ", quantity="-3")
+        assert r.status_code in (200, 400), "an invalid save is refused" + describe(r)
+        for message in (BLANK, QUANTITY):
+            assert message in r.text, f"the form shows {message!r}" + describe(r)
+        assert not any(raw in r.text for raw in RAW_ERRORS), "a database error shown" + describe(r)
+
+        taken = create(api, name="sprocket")
+        r = _save_item(api, jar, srv.base_url, add_path, name=" sprocket ", quantity="2")
+        assert r.status_code in (200, 400), "a duplicate name is refused" + describe(r)
+        assert DUPLICATE_NAME in r.text, f"the form shows {DUPLICATE_NAME!r}" + describe(r)
+        assert not any(raw in r.text for raw in RAW_ERRORS), "a database error shown" + describe(r)
+
+        items = assert_json(api.get("/api/items"), 200)["items"]
+        assert items == [taken], "the refused saves stored nothing"
