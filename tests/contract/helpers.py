@@ -63,13 +63,13 @@ NAME_TOO_LONG = "must be at most 200 characters"
 DESCRIPTION_TOO_LONG = "must be at most 2000 characters"
 QUANTITY = "must be an integer between 0 and 1000000"
 LIMIT = "must be an integer between 1 and 100"
-OFFSET = "must be an integer between 0 and 9223372036854775807"
+OFFSET = "must be an integer between 0 and 2147483647"
 
 
 ITEM_KEYS = {"id", "name", "description", "quantity", "created_at", "updated_at"}
 PAGE_KEYS = {"items", "total", "limit", "offset"}
 MAX_ID = 2147483647
-MAX_OFFSET = 9223372036854775807
+MAX_OFFSET = MAX_ID  # no item lies beyond the largest id
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 VISIBLE_ASCII = re.compile(r"^[\x21-\x7e]{1,128}$")
 

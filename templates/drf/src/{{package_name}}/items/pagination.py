@@ -13,10 +13,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..problems import LIMIT, OFFSET, integer_between
+from .models import MAX_ID
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_OFFSET = 9_223_372_036_854_775_807
+# Ids stop at MAX_ID and are never handed out twice, so no item lies beyond this offset.
+MAX_OFFSET = MAX_ID
 # Text digits with an optional minus: not "2.0", "+2", " 2" or "2_000".
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 
