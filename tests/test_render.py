@@ -78,7 +78,8 @@ def observability_files(v: Variant) -> set[str]:
     the Prometheus configuration of compose.yaml's profile."""
     if not v.observability:
         return set()
-    files = _package("metrics.py", "telemetry.py", "routes/metrics.py")
+    view = "metrics_view.py" if v.framework == "drf" else "routes/metrics.py"
+    files = _package("metrics.py", "telemetry.py", view)
     return files | {"tests/test_observability.py", "deploy/prometheus.yml"}
 
 
@@ -170,7 +171,7 @@ def drf_files(v: Variant) -> set[str]:
             "items/management/commands/__init__.py",
             "items/management/commands/createadmin.py",
         ) | {"tests/items/test_admin.py"}
-    return files
+    return files | observability_files(v)
 
 
 def bottle_files(v: Variant) -> set[str]:
