@@ -46,9 +46,6 @@ DATABASES = ("sqlite", "postgresql")
 ASYNC_CAPABLE = frozenset(row["value"] for row in TABLE if not row["async"])
 ADMIN_CAPABLE = frozenset(row["value"] for row in TABLE if not row["admin"])
 ORM_REQUIRED = frozenset(row["value"] for row in TABLE if row["no_orm"])
-# The frameworks whose templates implement `observability` so far (docs/CONTRACT.md
-# section 8); the others accept the answer and render without it.
-OBSERVABILITY_BUILT = frozenset({"fastapi", "flask", "bottle", "drf"})
 
 # Fixed project answers: every variant renders the same project identity.
 PROJECT_ANSWERS: dict[str, Any] = {

@@ -287,6 +287,9 @@ def pyramid_files(v: Variant) -> set[str]:
     }
     if v.use_orm:
         files |= _package("models.py")
+    if v.observability:
+        files |= _package("metrics.py", "telemetry.py", "views/metrics.py")
+        files |= {"tests/test_observability.py", "deploy/prometheus.yml"}
     return files
 
 
