@@ -68,6 +68,7 @@ class Variant:
     use_orm: bool = True
     needs_admin: bool = False
     database: str = "sqlite"
+    background_jobs: bool = False
 
     def __post_init__(self) -> None:
         problem = invalid_reason(self)
@@ -83,6 +84,8 @@ class Variant:
         ]
         if self.needs_admin:
             parts.append("admin")
+        if self.background_jobs:
+            parts.append("jobs")
         parts.append(self.database)
         return "-".join(parts)
 
@@ -99,6 +102,7 @@ class Variant:
             needs_async=self.needs_async,
             use_orm=self.use_orm,
             database=self.database,
+            background_jobs=self.background_jobs,
         )
         # needs_admin is only asked when use_orm; passing it otherwise would be
         # an answer to a question the user never sees.
@@ -135,11 +139,11 @@ def default_variant(framework: str) -> Variant:
 def all_variants(framework: str) -> list[Variant]:
     """Every valid option combination of one framework, the default first."""
     variants = [default_variant(framework)]
-    for needs_async, use_orm, needs_admin, database in itertools.product(
-        (False, True), (True, False), (False, True), DATABASES
+    for needs_async, use_orm, needs_admin, database, background_jobs in itertools.product(
+        (False, True), (True, False), (False, True), DATABASES, (False, True)
     ):
         try:
-            v = Variant(framework, needs_async, use_orm, needs_admin, database)
+            v = Variant(framework, needs_async, use_orm, needs_admin, database, background_jobs)
         except ValueError:
             continue
         if v not in variants:
@@ -162,6 +166,7 @@ def _coverage(v: Variant) -> set[tuple[str, Any]]:
         ("use_orm", v.use_orm),
         ("needs_admin", v.needs_admin),
         ("database", v.database),
+        ("background_jobs", v.background_jobs),
     }
     if v.framework not in ASYNC_CAPABLE:
         return values

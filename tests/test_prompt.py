@@ -229,6 +229,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     term.send(ENTER)
 
     term.answer("Database the app uses", DOWN + ENTER)  # PostgreSQL
+    term.answer("Background jobs?", "y")
     term.expect("make dev")
     assert term.finish() == 0, term.screen()
 
@@ -247,6 +248,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
         "needs_admin": False,
         "framework": "fastapi",
         "database": "postgresql",
+        "background_jobs": True,
     }
 
 
@@ -284,6 +286,7 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     # The cursor starts on the default, so Enter picks it.
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
+    term.answer("Background jobs?", ENTER)  # no
     term.expect("make dev")
     assert term.finish() == 0, term.screen()
 
@@ -291,6 +294,7 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     assert answers["framework"] == default
     assert answers["use_orm"] is False
     assert "needs_admin" not in answers
+    assert answers["background_jobs"] is False
 
 
 @pytest.mark.timeout(180)
@@ -360,6 +364,7 @@ def test_update_recommends_no_framework_it_has_disabled(
     term.expect("» FastAPI - Django REST Framework (this is a fastapi project and an update")
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
+    term.answer("Background jobs?", ENTER)
     assert term.finish() == 0, term.screen()
     assert "Recommended" not in term.visible()
     assert "(recommended)" not in term.visible()

@@ -47,6 +47,7 @@ ANSWER_KEYS = [
     "needs_admin",
     "framework",
     "database",
+    "background_jobs",
 ]
 COMPUTED_KEYS = ["available_frameworks", "recommended_framework", "recommendation_reason"]
 
@@ -177,6 +178,7 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
         # The recommendation for the defaults (project_size: small), docs/QUESTIONS.md row 6.
         "framework": "flask",
         "database": "sqlite",
+        "background_jobs": False,
     }
     # Computed values are not saved: they are recomputed on every update.
     assert not set(COMPUTED_KEYS) & set(answers)
