@@ -50,6 +50,7 @@ ALEMBIC = {
     "migrations/versions/0001_create_items.py",
 }
 ADMIN_MIGRATION = "migrations/versions/0002_create_admin_users.py"
+REPORTS_MIGRATION = "migrations/versions/0005_create_reports.py"
 
 
 def _package(*names: str) -> set[str]:
@@ -94,6 +95,9 @@ def fastapi_files(v: Variant) -> set[str]:
         files |= _package("models.py")
     if v.needs_admin:
         files |= _package("admin.py") | {"tests/test_admin.py", ADMIN_MIGRATION}
+    if v.background_jobs:
+        files |= _package("worker.py", "routes/reports.py")
+        files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
     return files
 
 
@@ -143,6 +147,19 @@ def drf_files(v: Variant) -> set[str]:
             "items/management/commands/__init__.py",
             "items/management/commands/createadmin.py",
         ) | {"tests/items/test_admin.py"}
+    if v.background_jobs:
+        files |= _package(
+            "worker.py",
+            "reports/__init__.py",
+            "reports/apps.py",
+            "reports/migrations/0001_initial.py",
+            "reports/migrations/__init__.py",
+            "reports/models.py",
+            "reports/serializers.py",
+            "reports/tasks.py",
+            "reports/urls.py",
+            "reports/views.py",
+        ) | {"tests/reports/__init__.py", "tests/reports/test_views.py"}
     return files
 
 
@@ -183,6 +200,9 @@ def bottle_files(v: Variant) -> set[str]:
     }
     if v.use_orm:
         files |= _package("models.py")
+    if v.background_jobs:
+        files |= _package("worker.py", "routes/reports.py")
+        files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
     return files
 
 
@@ -221,6 +241,9 @@ def flask_files(v: Variant) -> set[str]:
     if v.needs_admin:
         files |= _package("admin.py", "templates/admin/signin.html")
         files |= {"tests/test_admin.py", ADMIN_MIGRATION}
+    if v.background_jobs:
+        files |= _package("worker.py", "routes/reports.py")
+        files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
     return files
 
 
@@ -260,6 +283,9 @@ def pyramid_files(v: Variant) -> set[str]:
     }
     if v.use_orm:
         files |= _package("models.py")
+    if v.background_jobs:
+        files |= _package("worker.py", "views/reports.py")
+        files |= {"tests/views/test_reports.py", REPORTS_MIGRATION}
     return files
 
 
