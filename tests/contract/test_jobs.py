@@ -102,6 +102,7 @@ class Stack:
     server: harness.Server
     logs: Path
     workers: list[Worker]
+    reports_table: str
 
     def worker(self, **env: str) -> Worker:
         worker = Worker(
@@ -113,7 +114,7 @@ class Stack:
         return worker
 
     def pending_rows(self) -> int:
-        sql = "SELECT COUNT(*) FROM reports WHERE status = 'pending'"
+        sql = f"SELECT COUNT(*) FROM {self.reports_table} WHERE status = 'pending'"
         if self.db.kind == "sqlite":
             assert self.db.sqlite_path is not None
             with sqlite3.connect(self.db.sqlite_path, timeout=30) as con:
@@ -140,7 +141,9 @@ def stack(
         log_path=logs / "server.log",
         env={"REDIS_URL": redis.url, "JOB_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS)},
     )
-    stack = Stack(project, db, redis, server, logs, [])
+    # Django names an app's tables after the app: reports_report.
+    table = "reports_report" if variant.framework == "drf" else "reports"
+    stack = Stack(project, db, redis, server, logs, [], table)
     try:
         server.start()
         stack.worker()
@@ -263,7 +266,10 @@ class _Lock:
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         )
         assert self.psql.stdin is not None and self.psql.stdout is not None
-        self.psql.stdin.write("BEGIN;\nLOCK TABLE items IN ACCESS EXCLUSIVE MODE;\nSELECT 'held';\n")
+        table = db.items_table()
+        self.psql.stdin.write(
+            f"BEGIN;\nLOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\nSELECT 'held';\n"
+        )
         self.psql.stdin.flush()
         line = self.psql.stdout.readline()
         assert line.strip() == "held", f"psql could not lock items: {line}"
