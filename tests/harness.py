@@ -33,6 +33,7 @@ from typing import Any, Self
 import httpx
 import matrix
 import pytest
+import redis_server
 from matrix import TEMPLATE_ROOT, Variant
 
 INSTALL_TIMEOUT = 900
@@ -76,6 +77,8 @@ _PROJECT_VARS = {
     "CORS_ORIGINS",
     "ADMIN_USERNAME",
     "ADMIN_PASSWORD",
+    "REDIS_URL",
+    "JOB_VISIBILITY_TIMEOUT",
 }
 
 
@@ -213,6 +216,12 @@ def make_targets(project: Path) -> set[str]:
     ):
         targets.update(m.group(1).split())
     return targets
+
+
+def has_background_jobs(project: Path) -> bool:
+    """Whether the rendered project was answered ``background_jobs: true``."""
+    answers = project / ".copier-answers.yml"
+    return answers.is_file() and "background_jobs: true" in answers.read_text()
 
 
 # --------------------------------------------------------------------------- project cache
@@ -418,6 +427,9 @@ class Server:
             "ENVIRONMENT": "production",
             "SECRET_KEY": secrets.token_urlsafe(32),
         }
+        if has_background_jobs(project) and "REDIS_URL" not in (env or {}):
+            # A project with background jobs needs Redis to be ready: this process's own.
+            self.env["REDIS_URL"] = redis_server.shared().url
         self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None

@@ -70,6 +70,7 @@ class Variant:
     needs_admin: bool = False
     database: str = "sqlite"
     observability: bool = True
+    background_jobs: bool = False
     kubernetes: bool = False
 
     def __post_init__(self) -> None:
@@ -88,6 +89,8 @@ class Variant:
             parts.append("admin")
         if not self.observability:
             parts.append("unobserved")
+        if self.background_jobs:
+            parts.append("jobs")
         if self.kubernetes:
             parts.append("k8s")
         parts.append(self.database)
@@ -107,6 +110,7 @@ class Variant:
             use_orm=self.use_orm,
             database=self.database,
             observability=self.observability,
+            background_jobs=self.background_jobs,
         )
         # needs_admin is only asked when use_orm; passing it otherwise would be
         # an answer to a question the user never sees.
@@ -148,12 +152,33 @@ def default_variant(framework: str) -> Variant:
 def all_variants(framework: str) -> list[Variant]:
     """Every valid option combination of one framework, the default first."""
     variants = [default_variant(framework)]
-    for needs_async, use_orm, needs_admin, database, observability, kubernetes in itertools.product(
-        (False, True), (True, False), (False, True), DATABASES, (True, False), (False, True)
+    for (
+        needs_async,
+        use_orm,
+        needs_admin,
+        database,
+        observability,
+        background_jobs,
+        kubernetes,
+    ) in itertools.product(
+        (False, True),
+        (True, False),
+        (False, True),
+        DATABASES,
+        (True, False),
+        (False, True),
+        (False, True),
     ):
         try:
             v = Variant(
-                framework, needs_async, use_orm, needs_admin, database, observability, kubernetes
+                framework,
+                needs_async,
+                use_orm,
+                needs_admin,
+                database,
+                observability,
+                background_jobs,
+                kubernetes,
             )
         except ValueError:
             continue
@@ -178,6 +203,7 @@ def _coverage(v: Variant) -> set[tuple[str, Any]]:
         ("needs_admin", v.needs_admin),
         ("database", v.database),
         ("observability", v.observability),
+        ("background_jobs", v.background_jobs),
         ("kubernetes", v.kubernetes),
     }
     if v.framework not in ASYNC_CAPABLE:

@@ -24,7 +24,14 @@ from matrix import AVAILABLE, FRAMEWORKS, Variant, invalid_reason
 
 PRESETS = sorted((TEMPLATE_ROOT / "presets").glob("*.yml"))
 REQUIRED_PRESETS = {"microservice", "django-service", "prototype"}
-OPTION_KEYS = ("needs_async", "use_orm", "needs_admin", "framework", "database")
+OPTION_KEYS = (
+    "needs_async",
+    "use_orm",
+    "needs_admin",
+    "framework",
+    "database",
+    "background_jobs",
+)
 # Files in which answers that do not change code (project_size) may show.
 TEXT_ONLY = {"README.md", ".copier-answers.yml"}
 

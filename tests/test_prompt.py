@@ -230,6 +230,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
 
     term.answer("Database the app uses", DOWN + ENTER)  # PostgreSQL
     term.answer("Observability: /metrics", "n")
+    term.answer("Background jobs?", "y")
     # Asked only with PostgreSQL: several instances share one database.
     term.answer("Kubernetes manifests", "y")
     term.expect("make dev")
@@ -251,6 +252,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
         "framework": "fastapi",
         "database": "postgresql",
         "observability": False,
+        "background_jobs": True,
         "kubernetes": True,
     }
 
@@ -290,6 +292,7 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
     term.answer("Observability: /metrics", ENTER)  # a new project: on
+    term.answer("Background jobs?", ENTER)  # no
     term.expect("make dev")
     # kubernetes is asked only with PostgreSQL.
     assert "Kubernetes manifests" not in term.visible()
@@ -300,6 +303,7 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     assert answers["framework"] == default
     assert answers["use_orm"] is False
     assert "needs_admin" not in answers
+    assert answers["background_jobs"] is False
     assert "kubernetes" not in answers
 
 
@@ -371,6 +375,7 @@ def test_update_recommends_no_framework_it_has_disabled(
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
     term.answer("Observability: /metrics", ENTER)
+    term.answer("Background jobs?", ENTER)
     assert term.finish() == 0, term.screen()
     assert "Recommended" not in term.visible()
     assert "(recommended)" not in term.visible()

@@ -48,6 +48,7 @@ ANSWER_KEYS = [
     "framework",
     "database",
     "observability",
+    "background_jobs",
     "kubernetes",
 ]
 COMPUTED_KEYS = ["available_frameworks", "recommended_framework", "recommendation_reason"]
@@ -181,6 +182,7 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
         "database": "sqlite",
         # A new project gets the options of docs/QUESTIONS.md "Part two" at their defaults.
         "observability": True,
+        "background_jobs": False,
     }
     # kubernetes is asked only with PostgreSQL: not recorded for SQLite.
     assert "kubernetes" not in answers

@@ -22,7 +22,7 @@ PACKAGE = "contract_api"
 ANSWER_KEYS = (
     "project_name|project_slug|package_name|description|author_name|author_email|"
     "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|"
-    "observability|kubernetes|_copier_\\w+"
+    "observability|background_jobs|kubernetes|_copier_\\w+"
 )
 UNRENDERED = re.compile(r"\{[{%]-?\s*(?:(?:if|elif|not)\s+)*(?:" + ANSWER_KEYS + r")\b")
 
@@ -67,6 +67,7 @@ KUBERNETES = {
         "overlays/production/kustomization.yaml",
     )
 }
+REPORTS_MIGRATION = "migrations/versions/0005_create_reports.py"
 
 
 def _package(*names: str) -> set[str]:
@@ -121,6 +122,9 @@ def fastapi_files(v: Variant) -> set[str]:
         files |= _package("models.py")
     if v.needs_admin:
         files |= _package("admin.py") | {"tests/test_admin.py", ADMIN_MIGRATION}
+    if v.background_jobs:
+        files |= _package("worker.py", "routes/reports.py")
+        files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
     return files | observability_files(v)
 
 
@@ -171,6 +175,19 @@ def drf_files(v: Variant) -> set[str]:
             "items/management/commands/__init__.py",
             "items/management/commands/createadmin.py",
         ) | {"tests/items/test_admin.py"}
+    if v.background_jobs:
+        files |= _package(
+            "worker.py",
+            "reports/__init__.py",
+            "reports/apps.py",
+            "reports/migrations/0001_initial.py",
+            "reports/migrations/__init__.py",
+            "reports/models.py",
+            "reports/serializers.py",
+            "reports/tasks.py",
+            "reports/urls.py",
+            "reports/views.py",
+        ) | {"tests/reports/__init__.py", "tests/reports/test_views.py"}
     return files | observability_files(v)
 
 
@@ -211,6 +228,9 @@ def bottle_files(v: Variant) -> set[str]:
     }
     if v.use_orm:
         files |= _package("models.py")
+    if v.background_jobs:
+        files |= _package("worker.py", "routes/reports.py")
+        files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
     return files | observability_files(v)
 
 
@@ -249,6 +269,9 @@ def flask_files(v: Variant) -> set[str]:
     if v.needs_admin:
         files |= _package("admin.py", "templates/admin/signin.html")
         files |= {"tests/test_admin.py", ADMIN_MIGRATION}
+    if v.background_jobs:
+        files |= _package("worker.py", "routes/reports.py")
+        files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
     return files | observability_files(v)
 
 
@@ -290,6 +313,9 @@ def pyramid_files(v: Variant) -> set[str]:
     if v.observability:
         files |= _package("metrics.py", "telemetry.py", "views/metrics.py")
         files |= {"tests/test_observability.py", "deploy/prometheus.yml"}
+    if v.background_jobs:
+        files |= _package("worker.py", "views/reports.py")
+        files |= {"tests/views/test_reports.py", REPORTS_MIGRATION}
     return files
 
 
@@ -301,12 +327,21 @@ EXPECTED = {
     "pyramid": pyramid_files,
 }
 
-# The manifests change no other file: each framework's sampled kubernetes variant renders them.
+
+def _kubernetes_variants(framework: str) -> list[Variant]:
+    """The manifests change no other file: the framework's sampled kubernetes variants
+    render them, and one with background_jobs renders the worker's Deployment too."""
+    chosen = [v for v in sample_variants(framework) if v.kubernetes]
+    if not any(v.background_jobs for v in chosen):
+        chosen += [v for v in all_variants(framework) if v.kubernetes and v.background_jobs][:1]
+    return chosen
+
+
 VARIANTS = [
     v
     for framework in AVAILABLE
     for v in all_variants(framework)
-    if not v.kubernetes or v in sample_variants(framework)
+    if not v.kubernetes or v in _kubernetes_variants(framework)
 ]
 
 
@@ -336,6 +371,8 @@ def test_exact_file_list(variant: Variant, project: Path) -> None:
     expected = EXPECTED[variant.framework](variant)
     if variant.kubernetes:
         expected |= KUBERNETES
+        if variant.background_jobs:
+            expected.add("deploy/kubernetes/base/worker.yaml")
     assert sorted(files - expected) == [], "rendered but not expected"
     assert sorted(expected - files) == [], "expected but not rendered"
 

@@ -241,6 +241,8 @@ HELD_BACK = {
     "django-stubs": "DRF starter: the stubs of the Django series it runs (<5.3)",
     "djangorestframework-stubs": "DRF starter: newer releases need newer django-stubs",
     "mypy": "DRF starter: django-stubs[compatible-mypy] pins the mypy it supports",
+    "packaging": "background jobs: kombu[redis] pins packaging==26.3",
+    "python-dateutil": "background jobs: celery 5.7 pins python-dateutil==2.9.0.post0",
     "openapi-schema-validator": "Pyramid starter: openapi-core 0.23 (pyramid-openapi3 0.22): <0.9",
     "openapi-spec-validator": "Pyramid starter: openapi-core 0.23 (pyramid-openapi3 0.22): <0.9",
     "jsonschema-rs": "make fuzz: schemathesis 4.32 requires jsonschema-rs>=0.60.1,<0.61",

@@ -9,6 +9,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 from jsonschema import Draft202012Validator
+from matrix import Variant
 from openapi_spec_validator import validate
 
 from contract.helpers import (
@@ -201,7 +202,14 @@ SCHEMAS = {
     "FieldError",
     "Health",
     "Readiness",
+    "ReadinessChecks",
 }
+# What background_jobs adds (docs/CONTRACT.md section 9).
+REPORT_OPERATION_IDS = {
+    ("post", "/api/reports"): "create_report",
+    ("get", "/api/reports/{}"): "get_report",
+}
+REPORT_SCHEMAS = {"ReportAccepted", "ReportOut", "ReportResult"}
 REQUEST_SCHEMAS = {"post": "ItemCreate", "put": "ItemReplace", "patch": "ItemPatch"}
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -225,12 +233,15 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def test_openapi_names_operations_and_schemas_alike(api: httpx.Client) -> None:
+def test_openapi_names_operations_and_schemas_alike(api: httpx.Client, variant: Variant) -> None:
     spec = _spec(api)
     operations = _operations(spec)
     ids = {key: op.get("operationId") for key, op in operations.items()}
-    assert ids == OPERATION_IDS, ids
-    assert set(spec["components"]["schemas"]) == SCHEMAS, sorted(spec["components"]["schemas"])
+    expected_ids = OPERATION_IDS | (REPORT_OPERATION_IDS if variant.background_jobs else {})
+    assert ids == expected_ids, ids
+    expected_schemas = SCHEMAS | (REPORT_SCHEMAS if variant.background_jobs else set())
+    schemas = spec["components"]["schemas"]
+    assert set(schemas) == expected_schemas, sorted(schemas)
     for (method, path), op in operations.items():
         where = f"{method.upper()} {path}"
         assert op.get("summary"), f"{where}: no summary"
@@ -280,7 +291,7 @@ def test_openapi_documents_problems_everywhere(api: httpx.Client) -> None:
                 assert example["detail"] == DETAILS[status], f"{where} {code}: {example}"
 
 
-def test_openapi_shapes(api: httpx.Client) -> None:
+def test_openapi_shapes(api: httpx.Client, variant: Variant) -> None:
     """Timestamps, the nullable description, the Location header and integer bounds."""
     spec = _spec(api)
     schemas = spec["components"]["schemas"]
@@ -302,13 +313,31 @@ def test_openapi_shapes(api: httpx.Client) -> None:
     assert list(page["properties"]) == ["items", "total", "limit", "offset"], page
     readiness = schemas["Readiness"]
     assert readiness["properties"]["status"].get("type") == "string", readiness
-    assert readiness["properties"]["checks"].get("type") == "object", readiness
+    checks = _resolve(spec, readiness["properties"]["checks"])
+    assert checks.get("type") == "object", readiness
+    expected_checks = {"database", "broker"} if variant.background_jobs else {"database"}
+    assert set(checks["properties"]) == expected_checks, checks
+    assert set(checks.get("required", ())) == expected_checks, checks
     assert schemas["Health"]["properties"]["status"].get("type") == "string", schemas["Health"]
 
     operations = _operations(spec)
     created = operations[("post", "/api/items")]["responses"]["201"]
     location = created.get("headers", {}).get("Location", {})
     assert location.get("schema") == {"type": "string"} and location.get("description"), created
+    if variant.background_jobs:
+        accepted = operations[("post", "/api/reports")]["responses"]["202"]
+        location = accepted.get("headers", {}).get("Location", {})
+        assert location.get("schema") == {"type": "string"} and location.get("description"), (
+            accepted
+        )
+        for name, stamps in (("ReportAccepted", ["created_at"]), ("ReportOut", ["created_at"])):
+            for stamp in stamps:
+                prop = schemas[name]["properties"][stamp]
+                assert prop.get("format") == "date-time", f"{name}.{stamp}: {prop}"
+        finished = _validator(spec, schemas["ReportOut"]["properties"]["finished_at"])
+        assert finished.is_valid(None) and finished.is_valid("2026-01-01T00:00:00Z"), schemas[
+            "ReportOut"
+        ]
     bounds = {
         p["name"]: p["schema"]
         for p in (_resolve(spec, p) for p in operations[("get", "/api/items")]["parameters"])
