@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness import render
-from matrix import AVAILABLE, Variant, all_variants, sample_variants
+from matrix import AVAILABLE, Variant, all_variants, default_variant, sample_variants
 
 PACKAGE = "contract_api"
 ANSWER_KEYS = (
@@ -328,21 +328,38 @@ EXPECTED = {
 }
 
 
-def _kubernetes_variants(framework: str) -> list[Variant]:
-    """The manifests change no other file: the framework's sampled kubernetes variants
-    render them, and one with background_jobs renders the worker's Deployment too."""
-    chosen = [v for v in sample_variants(framework) if v.kubernetes]
-    if not any(v.background_jobs for v in chosen):
-        chosen += [v for v in all_variants(framework) if v.kubernetes and v.background_jobs][:1]
+def render_variants(full_matrix: bool) -> list[Variant]:
+    """What the file-list and prose checks render.
+
+    With ``--full-matrix``, every combination. Otherwise every combination of the
+    first questions (async, ORM, admin, database) with the part-two options at their
+    defaults, plus each framework's covering sample, which takes every part-two value
+    (unobserved, jobs, k8s) at least once; and one kubernetes variant with jobs, for
+    the worker's Deployment. The part-two options add files of their own without
+    changing the others, so their full product would only render the same files again.
+    """
+    if full_matrix:
+        return [v for framework in AVAILABLE for v in all_variants(framework)]
+    chosen: list[Variant] = []
+    for framework in AVAILABLE:
+        default = default_variant(framework)
+        firsts = [
+            v
+            for v in all_variants(framework)
+            if (v.observability, v.background_jobs, v.kubernetes)
+            == (default.observability, default.background_jobs, default.kubernetes)
+        ]
+        sample = sample_variants(framework)
+        if not any(v.kubernetes and v.background_jobs for v in sample):
+            sample += [v for v in all_variants(framework) if v.kubernetes and v.background_jobs][:1]
+        chosen += list(dict.fromkeys(firsts + sample))
     return chosen
 
 
-VARIANTS = [
-    v
-    for framework in AVAILABLE
-    for v in all_variants(framework)
-    if not v.kubernetes or v in _kubernetes_variants(framework)
-]
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "variant" in metafunc.fixturenames:
+        variants = render_variants(metafunc.config.getoption("--full-matrix"))
+        metafunc.parametrize("variant", variants, ids=str)
 
 
 def rendered_files(project: Path) -> set[str]:
@@ -364,7 +381,6 @@ def project(variant: Variant, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _RENDERED[variant]
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=str)
 def test_exact_file_list(variant: Variant, project: Path) -> None:
     assert variant.framework in EXPECTED, f"add the file list of {variant.framework} here"
     files = rendered_files(project)
@@ -462,7 +478,6 @@ def foreign_prose(project: Path, variant: Variant) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=str)
 def test_comments_and_docstrings_are_the_projects_own(variant: Variant, project: Path) -> None:
     assert FRAMEWORK_WORDS.keys() >= USES.keys()
     found = foreign_prose(project, variant)
@@ -480,7 +495,7 @@ def test_comments_and_docstrings_are_the_projects_own(variant: Variant, project:
     ],
 )
 def test_foreign_prose_is_found(framework: str, comment: str, tmp_path: Path) -> None:
-    variant = next(v for v in VARIANTS if v.framework == framework)
+    variant = default_variant(framework)
     (tmp_path / "clean.py").write_text(
         '"""Items."""\n\n# The item list, a page at a time.\nX = 1\n'
     )
