@@ -152,34 +152,17 @@ def default_variant(framework: str) -> Variant:
 def all_variants(framework: str) -> list[Variant]:
     """Every valid option combination of one framework, the default first."""
     variants = [default_variant(framework)]
-    for (
-        needs_async,
-        use_orm,
-        needs_admin,
-        database,
-        observability,
-        background_jobs,
-        kubernetes,
-    ) in itertools.product(
-        (False, True),
-        (True, False),
-        (False, True),
+    for answers in itertools.product(
+        (False, True),  # needs_async
+        (True, False),  # use_orm
+        (False, True),  # needs_admin
         DATABASES,
-        (True, False),
-        (False, True),
-        (False, True),
+        (True, False),  # observability
+        (False, True),  # background_jobs
+        (False, True),  # kubernetes
     ):
         try:
-            v = Variant(
-                framework,
-                needs_async,
-                use_orm,
-                needs_admin,
-                database,
-                observability,
-                background_jobs,
-                kubernetes,
-            )
+            v = Variant(framework, *answers)
         except ValueError:
             continue
         if v not in variants:

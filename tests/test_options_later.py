@@ -28,7 +28,7 @@ import pytest
 import update_history as uh
 import yaml
 from contract.helpers import assert_json, describe, new_database
-from contract.test_admin import _follow, _get, _Jar, _login_form, submit_login
+from contract.test_admin import _follow, _get, _Jar, _login_form, create_admin, submit_login
 from matrix import ADMIN_CAPABLE, AVAILABLE, Variant
 
 pytestmark = pytest.mark.slow
@@ -149,22 +149,10 @@ def test_admin_turned_on_later(case: Case, tmp_path: Path, request: pytest.Fixtu
 
     harness.make(project, "install")
     harness.make(project, "migrate", env=env)
-    username = f"admin{secrets.randbelow(10**6)}"
-    password = secrets.token_urlsafe(16)
     with harness.Server(
         project, database_url=db.url, log_path=tmp_path / "after.log", migrate=False
     ) as srv:
-        harness.make(
-            project,
-            "createadmin",
-            env={
-                **env,
-                "ADMIN_USERNAME": username,
-                "ADMIN_PASSWORD": password,
-                "ENVIRONMENT": "production",
-                "SECRET_KEY": srv.env["SECRET_KEY"],
-            },
-        )
+        username, password = create_admin(project, db.url, srv.env["SECRET_KEY"])
         with srv.client(follow_redirects=False) as api:
             _log_in(api, srv.base_url, username, password)
             assert assert_json(api.get("/ready"), 200)["status"] == "ok"

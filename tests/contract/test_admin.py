@@ -145,6 +145,28 @@ def _assert_password_hashed(variant: Variant, db: Database, username: str, passw
 
 
 @only_admin
+def create_admin(
+    project: Path, database_url: str, secret_key: str, env: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """`make createadmin` as a person runs it in production, with a fresh username and
+    password; returns them."""
+    username, password = f"admin{secrets.randbelow(10**6)}", secrets.token_urlsafe(16)
+    harness.make(
+        project,
+        "createadmin",
+        env={
+            **(env or {}),
+            "ADMIN_USERNAME": username,
+            "ADMIN_PASSWORD": password,
+            "DATABASE_URL": database_url,
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": secret_key,
+        },
+        timeout=120,
+    )
+    return username, password
+
+
 def test_admin_requires_login_and_createadmin_works(
     variant: Variant,
     project: Path,
@@ -171,20 +193,7 @@ def test_admin_requires_login_and_createadmin_works(
             assert form, "/admin/ shows the admin without a login" + describe(r)
             login_url = f"{srv.base_url}/admin/"
 
-        username = f"admin{secrets.randbelow(10**6)}"
-        password = secrets.token_urlsafe(16)
-        harness.make(
-            project,
-            "createadmin",
-            env={
-                "ADMIN_USERNAME": username,
-                "ADMIN_PASSWORD": password,
-                "DATABASE_URL": db.url,
-                "ENVIRONMENT": "production",
-                "SECRET_KEY": srv.env["SECRET_KEY"],
-            },
-            timeout=120,
-        )
+        username, password = create_admin(project, db.url, srv.env["SECRET_KEY"])
         _assert_password_hashed(variant, db, username, password)
 
         if form is None or login_url is None:
@@ -315,19 +324,7 @@ def test_admin_lands_on_items_and_saves_by_the_api_rules(
     never a database error, and nothing is stored."""
     db = databases()
     srv = start_server(database=db, name="admin-rules")
-    username, password = f"admin{secrets.randbelow(10**6)}", secrets.token_urlsafe(16)
-    harness.make(
-        project,
-        "createadmin",
-        env={
-            "ADMIN_USERNAME": username,
-            "ADMIN_PASSWORD": password,
-            "DATABASE_URL": db.url,
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": srv.env["SECRET_KEY"],
-        },
-        timeout=120,
-    )
+    username, password = create_admin(project, db.url, srv.env["SECRET_KEY"])
     list_path, add_path = ITEM_PAGES[variant.framework]
     jar = _Jar()
     with srv.client(follow_redirects=False) as api:

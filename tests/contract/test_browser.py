@@ -10,7 +10,6 @@ tests use the variant's main server, in its xdist group.
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from browser import Admin, SwaggerUI, Tab
 from matrix import PROJECT_ANSWERS, Variant
 
 from contract.helpers import BLANK, DETAILS, QUANTITY, assert_json, create, uniq
+from contract.test_admin import create_admin
 
 DUPLICATE = DETAILS[409]
 
@@ -118,20 +118,7 @@ def test_admin_saves_valid_items_and_shows_field_errors(
 ) -> None:
     """Log in, add a valid item; an invalid one and a duplicate show field errors on the
     page, and over HTTP only the valid item was stored."""
-    username = f"admin{secrets.randbelow(10**6)}"
-    password = secrets.token_urlsafe(16)
-    harness.make(
-        project,
-        "createadmin",
-        env={
-            "ADMIN_USERNAME": username,
-            "ADMIN_PASSWORD": password,
-            "DATABASE_URL": main_db.url,
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": server.env["SECRET_KEY"],
-        },
-        timeout=120,
-    )
+    username, password = create_admin(project, main_db.url, server.env["SECRET_KEY"])
     before = _total(api)
     admin = Admin(tab, variant.framework)
     admin.log_in(username, password)
