@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import Report
+from .models import DONE, FAILED, PENDING, Report
 
 
 class ReportResultSerializer(serializers.Serializer[dict[str, int]]):
@@ -17,6 +17,7 @@ class ReportResultSerializer(serializers.Serializer[dict[str, int]]):
 class ReportSerializer(serializers.ModelSerializer[Report]):
     """A report, with its result once its job has run."""
 
+    status = serializers.ChoiceField(choices=[PENDING, DONE, FAILED], read_only=True)
     result = ReportResultSerializer(allow_null=True, read_only=True)
 
     class Meta:

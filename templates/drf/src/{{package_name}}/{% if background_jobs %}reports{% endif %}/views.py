@@ -26,7 +26,7 @@ from .tasks import QueueUnavailableError, queue_report
 
 _REPORT_ID = OpenApiParameter(
     "report_id",
-    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": REPORT_ID},
     OpenApiParameter.PATH,
     description=REPORT_ID,
 )
