@@ -12,7 +12,10 @@ The same for a project made when the admin table was still created by revision 0
 table already there).
 
 Default run: each framework with an admin once, the databases alternating, and one
-project from v0.2.0; ``--full-matrix`` runs every framework on both databases.
+project from v0.2.0; ``--full-matrix`` runs every framework on both databases. The same
+for ``observability`` (off through ``--defaults`` on a project made before the question)
+and ``background_jobs`` (a report over the items stored before the update, with a real
+Redis and ``make worker``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from urllib.parse import urlsplit
 import harness
 import httpx
 import pytest
+import redis_server
 import update_history as uh
 import yaml
 from contract.helpers import assert_json, describe, new_database
 from contract.test_admin import _follow, _get, _Jar, _login_form, create_admin, submit_login
+from contract.test_jobs import Worker, _wait_done
 from matrix import ADMIN_CAPABLE, AVAILABLE, Variant
 
 pytestmark = pytest.mark.slow
@@ -69,6 +74,8 @@ def _cases(full: bool) -> list[Case]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "observed_framework" in metafunc.fixturenames:
         _parametrize_observability(metafunc)
+    if "jobs_case" in metafunc.fixturenames:
+        _parametrize_jobs(metafunc)
     if "case" in metafunc.fixturenames:
         full = bool(metafunc.config.getoption("--full-matrix", default=False))
         metafunc.parametrize(
@@ -228,3 +235,79 @@ def test_observability_stays_off_on_update_and_turns_on_on_request(
         r = api.get("/metrics")
         assert r.status_code == 200, describe(r)
         assert 'http_requests_total{method="GET",route="/api/items",status="200"} 1.0' in r.text
+
+
+# --------------------------------------------------------------------------- background jobs
+# A project copied without jobs, migrated and holding items, turns them on with
+# `copier update --defaults --data background_jobs=true`, `make install` and `make migrate`
+# (revision 0005, or DRF's reports app, adds the reports table to the existing database):
+# with a Redis and `make worker`, a report counts the items stored before the update.
+
+
+def _parametrize_jobs(metafunc: pytest.Metafunc) -> None:
+    full = bool(metafunc.config.getoption("--full-matrix", default=False))
+    cases = [Case(fw, db) for fw in AVAILABLE for db in ("sqlite", "postgresql")]
+    if not full:
+        cases = [Case(AVAILABLE[0], "postgresql"), Case("drf", "sqlite")]
+    metafunc.parametrize(
+        "jobs_case",
+        [
+            pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(f"later-jobs-{c.id}"))
+            for c in cases
+        ],
+    )
+
+
+def test_background_jobs_turned_on_later(
+    jobs_case: Case, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if jobs_case.database == "postgresql":
+        request.getfixturevalue("pg_cluster")
+    template = uh.template_snapshot(tmp_path / "t")
+    variant = Variant(jobs_case.framework, database=jobs_case.database)
+    project = uh.generate(template, variant, tmp_path / "contract-api")
+    db = new_database(jobs_case.database, tmp_path)
+    env: dict[str, str | None] = {"DATABASE_URL": db.url}
+    harness.make(project, "install")
+    uh.commit(project, "Lock dependencies")
+    harness.make(project, "migrate", env=env)
+    with (
+        harness.Server(
+            project, database_url=db.url, log_path=tmp_path / "before.log", migrate=False
+        ) as srv,
+        srv.client() as api,
+    ):
+        for quantity in (3, 40):
+            assert_json(
+                api.post("/api/items", json={"name": f"n{quantity}", "quantity": quantity}), 201
+            )
+    _clean(project)
+
+    uh.update(project, vcs_ref="v1.0.0", data={"background_jobs": True})
+    assert not uh.conflict_markers(project), uh.git(project, "status", "--porcelain")
+    uh.commit(project, "Turn background jobs on")
+    harness.make(project, "install")
+    harness.make(project, "migrate", env=env)
+
+    redis = redis_server.RedisServer(tmp_path).start()
+    worker: Worker | None = None
+    try:
+        with harness.Server(
+            project,
+            database_url=db.url,
+            log_path=tmp_path / "after.log",
+            migrate=False,
+            env={"REDIS_URL": redis.url},
+        ) as srv:
+            worker = Worker(project, srv.env, tmp_path / "worker.log")
+            with srv.client() as api:
+                ready = assert_json(api.get("/ready"), 200)
+                assert ready["checks"] == {"database": "ok", "broker": "ok"}, ready
+                r = api.post("/api/reports")
+                assert_json(r, 202)
+                report = _wait_done(api, r.headers["location"])
+                assert report["result"] == {"item_count": 2, "total_quantity": 43}, report
+    finally:
+        if worker is not None:
+            worker.stop()
+        redis.stop()
