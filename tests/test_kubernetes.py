@@ -67,6 +67,14 @@ class Rendered:
     def id(self) -> str:
         return self.variant.id + ("+jobs+observability" if self.extras else "")
 
+    @property
+    def jobs(self) -> bool:
+        return self.extras or self.variant.background_jobs
+
+    @property
+    def observed(self) -> bool:
+        return self.extras or self.variant.observability
+
     def find(self, overlay: str, kind: str, name: str) -> dict[str, Any]:
         found = [
             o for o in self.objects[overlay] if o["kind"] == kind and o["metadata"]["name"] == name
@@ -164,7 +172,7 @@ def test_overlays_build_the_objects_of_the_contract(rendered: list[Rendered]) ->
             ("PodDisruptionBudget", f"{slug}-web"),
             ("Service", f"{slug}-web"),
         ]
-        if r.extras:
+        if r.jobs:
             expected.append(("Deployment", f"{slug}-worker"))
         kinds = r.kinds(overlay)
         # The ConfigMap's name carries the hash of its content (a change rolls the pods).
@@ -215,7 +223,7 @@ def test_web_pods_probe_the_paths_the_app_serves(rendered: list[Rendered]) -> No
         # The image listens on PORT=8000 (Dockerfile ENV), the port the probes name.
         assert re.search(r"^\s+PORT=8000\b", (r.project / "Dockerfile").read_text(), re.MULTILINE)
         annotations = web["spec"]["template"]["metadata"].get("annotations", {})
-        if r.extras:
+        if r.observed:
             assert annotations == {
                 "prometheus.io/scrape": "true",
                 "prometheus.io/path": "/metrics",
@@ -293,7 +301,7 @@ def test_the_migration_job_runs_make_migrate(rendered: list[Rendered]) -> None:
         for name in needed:
             assert re.search(rf"^COPY .*\b{re.escape(name)}\b", dockerfile, re.MULTILINE), name
         assert pod_spec(job)["restartPolicy"] == "Never"
-        if r.extras:
+        if r.jobs:
             worker = r.find(overlay, "Deployment", f"{slug}-worker")
             (c,) = pod_spec(worker)["containers"]
             package = matrix.PROJECT_ANSWERS["package_name"]
@@ -321,7 +329,7 @@ def test_settings_from_a_configmap_and_secrets_only_by_reference(
             for c in pod_spec(obj)["containers"]:
                 assert c["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
                 env = {e["name"]: e for e in c["env"]}
-                wanted = ["SECRET_KEY", "DATABASE_URL"] + (["REDIS_URL"] if r.extras else [])
+                wanted = ["SECRET_KEY", "DATABASE_URL"] + (["REDIS_URL"] if r.jobs else [])
                 assert list(env) == wanted, r.id
                 for name, entry in env.items():
                     assert "value" not in entry, (r.id, name)
