@@ -134,9 +134,7 @@ def test_admin_turned_on_later(case: Case, tmp_path: Path, request: pytest.Fixtu
     db = new_database(case.database, tmp_path)
     env: dict[str, str | None] = {"DATABASE_URL": db.url}
 
-    harness.make(project, "install")
-    uh.commit(project, "Lock dependencies")
-    harness.make(project, "migrate", env=env)
+    uh.install_and_migrate(project, db.url)
     names = [f"before-{n}-{secrets.token_hex(3)}" for n in (1, 2)]
     with (
         harness.Server(
@@ -268,9 +266,7 @@ def test_background_jobs_turned_on_later(
     project = uh.generate(template, variant, tmp_path / "contract-api")
     db = new_database(jobs_case.database, tmp_path)
     env: dict[str, str | None] = {"DATABASE_URL": db.url}
-    harness.make(project, "install")
-    uh.commit(project, "Lock dependencies")
-    harness.make(project, "migrate", env=env)
+    uh.install_and_migrate(project, db.url)
     with (
         harness.Server(
             project, database_url=db.url, log_path=tmp_path / "before.log", migrate=False

@@ -83,9 +83,7 @@ def test_an_updated_project_gets_the_rules(
     db = new_database(database, tmp_path)
     env: dict[str, str | None] = {"DATABASE_URL": db.url}
 
-    harness.make(project, "install")
-    uh.commit(project, "Lock dependencies")
-    harness.make(project, "migrate", env=env)
+    uh.install_and_migrate(project, db.url)
     with (
         harness.Server(
             project, database_url=db.url, log_path=tmp_path / "before.log", migrate=False

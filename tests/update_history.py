@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import harness
 from harness import TEMPLATE_ROOT
 from matrix import AVAILABLE, FRAMEWORKS, Variant
 
@@ -187,6 +188,14 @@ def update(project: Path, **kwargs: Any) -> None:
 
 def commit(project: Path, message: str) -> None:
     _commit_all(project, message)
+
+
+def install_and_migrate(project: Path, database_url: str) -> None:
+    """What a team does first in a copied project: ``make install`` (its lock committed, so
+    that a later ``copier update`` starts from a clean tree), then ``make migrate``."""
+    harness.make(project, "install")
+    commit(project, "Lock dependencies")
+    harness.make(project, "migrate", env={"DATABASE_URL": database_url})
 
 
 def state(project: Path) -> dict[str, Any]:
