@@ -189,6 +189,8 @@ def _coverage(v: Variant) -> set[tuple[str, Any]]:
         ("background_jobs", v.background_jobs),
         ("kubernetes", v.kubernetes),
     }
+    # Options that meet in code: a job's trace continues its request's.
+    values.add(("observability&jobs", v.observability and v.background_jobs))
     if v.framework not in ASYNC_CAPABLE:
         return values
     pairs = {
