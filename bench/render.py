@@ -73,13 +73,9 @@ class Renderer:
             "available_frameworks": list(matrix.FRAMEWORKS),
         }
         if variant is not None:
-            data.update(
-                needs_async=variant.needs_async,
-                use_orm=variant.use_orm,
-                database=variant.database,
-            )
-            if variant.use_orm:
-                data["needs_admin"] = variant.needs_admin
+            # The variant's option answers; the project's identity stays the defaults.
+            options = variant.answers
+            data.update({k: v for k, v in options.items() if k not in matrix.PROJECT_ANSWERS})
         self._count += 1
         data_file = self.work / f"data-{self._count}.yml"
         data_file.write_text(json.dumps(data) + "\n")  # JSON is YAML

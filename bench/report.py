@@ -14,9 +14,11 @@ from typing import Any
 
 from common import (
     CONNECTIONS,
+    DATABASE_TITLES,
     GREEN_MAX_S,
     HEALTH_MIN_RATIO,
     ITEMS_MIN_RATIO,
+    LIST,
     P99_MAX_MS,
     README,
     RENDER_MAX_RATIO,
@@ -83,6 +85,37 @@ def machine_info() -> dict[str, Any]:
 
 def mark(ok: bool) -> str:
     return "✅" if ok else "❌"
+
+
+def served_rows(
+    framework: str, database: str, x: dict[str, Any], bare: dict[str, Any]
+) -> list[str]:
+    """The table rows of one database's served measurements."""
+    rows = []
+    floors = {path: f"framework-free floor {path}" for path in ("/health", LIST)}
+    floors["/health"] = "framework-free floor"
+    warning = " ⚠️" if x.get("floor_body_difference") else ""
+    for _, path, label in TARGETS[database]:
+        s = x["median"][label]
+        floor = x["median"].get(floors[path])
+        vs = s["rps"] / bare["rps"]
+        vs_floor = f"{s['rps'] / floor['rps']:.0%}" if floor else "–"
+        vs_cpu = bare["cpu_ms_per_req"] / s["cpu_ms_per_req"]
+        target = ""
+        if label.startswith("starter"):
+            minimum = HEALTH_MIN_RATIO if path == "/health" else ITEMS_MIN_RATIO
+            target = (
+                f"{mark(vs >= minimum)} ≥ {minimum:.0%}; "
+                f"{mark(s['p99_ms'] < P99_MAX_MS)} p99 < {P99_MAX_MS:g} ms"
+            )
+        errors = f" ({s['errors']} errors)" if s["errors"] else ""
+        rows.append(
+            f"| {framework} | {DATABASE_TITLES[database]} | {x['server']} "
+            f"| {label}{errors}{warning if label.startswith('framework-free floor /') else ''} "
+            f"| {s['rps']:,.0f} | {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms "
+            f"| {s['cpu_ms_per_req']:.2f} ms | {vs:.0%} | {vs_floor} | {vs_cpu:.0%} | {target} |"
+        )
+    return rows
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -154,43 +187,48 @@ def render_markdown(data: dict[str, Any]) -> str:
         ),
         "",
         (
-            "| framework | server | app | req/s | p50 | p99 | CPU/req | vs bare (req/s) "
-            "| vs bare (CPU) | target |"
+            "| framework | database | server | app | req/s | p50 | p99 | CPU/req "
+            "| vs bare (req/s) | vs floor (req/s) | vs bare (CPU) | target |"
         ),
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for fw, r in fws.items():
-        x = r.get("serve")
-        if not x:
+        runs = r.get("serve") or {}
+        if not runs:
             err = r["errors"].get("serve", "not run")
-            lines.append(f"| {name(fw)} | failed: {err.splitlines()[0][:80]} | | | | | | | | |")
+            lines.append(f"| {name(fw)} | failed: {err.splitlines()[0][:80]} |" + " |" * 10)
             continue
-        bare = x["median"]["bare hello-world"]
-        for _, _, label in TARGETS:
-            s = x["median"][label]
-            vs = s["rps"] / bare["rps"]
-            vs_cpu = bare["cpu_ms_per_req"] / s["cpu_ms_per_req"]
-            target = ""
-            p99_ok = s["p99_ms"] < P99_MAX_MS
-            if label == "starter /health":
-                target = f"{mark(vs >= HEALTH_MIN_RATIO)} ≥ {HEALTH_MIN_RATIO:.0%}"
-            elif label.startswith("starter /api/items"):
-                target = f"{mark(vs >= ITEMS_MIN_RATIO)} ≥ {ITEMS_MIN_RATIO:.0%}"
-            if label.startswith("starter"):
-                target += f"; {mark(p99_ok)} p99 < {P99_MAX_MS:g} ms"
-            errors = f" ({s['errors']} errors)" if s["errors"] else ""
-            lines.append(
-                f"| {name(fw)} | {x['server']} | {label}{errors} | {s['rps']:,.0f} "
-                f"| {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms | {s['cpu_ms_per_req']:.2f} ms "
-                f"| {vs:.0%} | {vs_cpu:.0%} | {target} |"
-            )
+        bare = runs["sqlite"]["median"]["bare hello-world"]
+        for database, x in runs.items():
+            lines += served_rows(name(fw), database, x, bare)
     lines += [
         "",
         (
             "CPU/req: the server processes' user + system CPU time (from /proc) divided by "
             "the requests served; on a shared machine it varies less than requests/s. "
-            "\"vs bare (CPU)\" is the bare app's CPU per request over this row's."
+            '"vs bare (CPU)" is the bare app\'s CPU per request over this row\'s; "vs '
+            'floor" compares with the framework-free app on the same path and database, '
+            "whose list is the starter's JSON document (same members, values, order)"
+            " (a ⚠️ marks a run where it was not)."
         ),
+        "",
+        "#### What metrics and tracing cost (CPU per request, SQLite)",
+        "",
+        "| framework | path | with observability | without | difference |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for fw, r in fws.items():
+        median = ((r.get("serve") or {}).get("sqlite") or {}).get("median") or {}
+        for path in ("/health", LIST):
+            on = median.get(f"starter {path}")
+            off = median.get(f"starter without observability {path}")
+            if on and off:
+                on_ms, off_ms = on["cpu_ms_per_req"], off["cpu_ms_per_req"]
+                lines.append(
+                    f"| {name(fw)} | `{path}` | {on_ms:.2f} ms | {off_ms:.2f} ms "
+                    f"| {(on_ms - off_ms) * 1000:+.0f} µs ({on_ms / off_ms - 1:+.0%}) |"
+                )
+    lines += [
         "",
         "#### Versions",
         "",
@@ -198,7 +236,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         "| --- | --- |",
     ]
     for fw, r in fws.items():
-        versions = (r.get("serve") or {}).get("versions") or r.get("versions") or {}
+        versions = ((r.get("serve") or {}).get("sqlite") or {}).get("versions") or {}
         text = ", ".join(f"{k} {v}" for k, v in versions.items()) or "–"
         lines.append(f"| {name(fw)} | {text} |")
     errors = [(fw, phase, e) for fw, r in fws.items() for phase, e in r["errors"].items()]
@@ -256,19 +294,18 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
     ax_green.set_title("Time to green (s)")
     ax_green.legend(fontsize=8)
 
-    # Throughput and p99
-    width = 0.2
-    colors = ("#bbb", "#777", "#1f77b4", "#ff7f0e")
-    for i, (_, _, label) in enumerate(TARGETS):
-        rps = [(get(fw, "serve", "median", label) or {}).get("rps", 0) for fw in fws]
-        p99 = [(get(fw, "serve", "median", label) or {}).get("p99_ms", 0) for fw in fws]
-        offs = [x + (i - 1.5) * width for x in xs]
-        ax_rps.bar(offs, rps, width, label=label, color=colors[i])
-        ax_p99.bar(offs, p99, width, label=label, color=colors[i])
-    ax_rps.set_title(f"Requests/s ({CONNECTIONS} connections, {WORKERS} workers)")
+    # Throughput and p99 (SQLite)
+    targets = TARGETS["sqlite"]
+    width = 0.8 / len(targets)
+    for i, (_, _, label) in enumerate(targets):
+        med = [get(fw, "serve", "sqlite", "median", label) or {} for fw in fws]
+        offs = [x + (i - (len(targets) - 1) / 2) * width for x in xs]
+        ax_rps.bar(offs, [s.get("rps", 0) for s in med], width, label=label)
+        ax_p99.bar(offs, [s.get("p99_ms", 0) for s in med], width, label=label)
+    ax_rps.set_title(f"Requests/s, SQLite ({CONNECTIONS} connections, {WORKERS} workers)")
     ax_rps.legend(fontsize=8)
     ax_p99.axhline(P99_MAX_MS, color="r", ls="--", lw=1, label=f"target {P99_MAX_MS:g} ms")
-    ax_p99.set_title("p99 latency (ms)")
+    ax_p99.set_title("p99 latency, SQLite (ms)")
     ax_p99.legend(fontsize=8)
 
     for ax in (ax_render, ax_green, ax_rps, ax_p99):

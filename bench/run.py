@@ -10,11 +10,14 @@ those not yet in ``AVAILABLE`` are marked "not yet enabled"):
 2. **Time to green**: a fresh render, ``make install`` (the package cache is warm: the
    same project was installed just before) and the generated project's ``make test``.
 3. **Served throughput**: the starter under its own ``make serve`` (2 workers, loopback,
-   ``ENVIRONMENT=production``, SQLite with 20 items), the framework's bare hello-world
-   app (``bench/apps/<framework>_hello.py``) and a framework-free ASGI/WSGI callable
-   (``bench/apps/floor_*.py``), both served by the very command line of the starter's
-   ``make serve`` with only the application swapped, from the starter's own venv. wrk
-   (1 thread, 32 connections) measures requests/s and p50/p99 latency, in interleaved
+   ``ENVIRONMENT=production``, 20 items), the same starter without observability, the
+   framework's bare hello-world app (``bench/apps/<framework>_hello.py``) and a
+   framework-free ASGI/WSGI callable (``bench/apps/floor_*.py``: the ``/health`` body,
+   and the starter's list query and envelope, checked to be the starter's document),
+   both served by the very command line of the starter's ``make serve`` with only the
+   application swapped, from the starter's own venv; on SQLite, then the PostgreSQL
+   variant against a PostgreSQL server of its own (``tests/postgres.py``). wrk (1
+   thread, 32 connections) measures requests/s and p50/p99 latency, in interleaved
    rounds; the servers' own CPU time per request is read from /proc.
 
 Results: ``bench/results/latest.{md,png,json}``; a full run also rewrites the results
@@ -42,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, ROOT, log, matrix, timed
+from common import RESULTS, ROOT, log, matrix, postgres, timed
 from render import Renderer, bench_green, bench_render, snapshot_template
 from report import machine_info, write_results
 from serve import bench_serve
@@ -76,6 +79,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.render_runs, args.seconds, args.rounds, args.warmup = 2, 2, 1, 1
         args.no_variants = True
     return args
+
+
+def serve_both(
+    fw: str, project: Path, renderer: Renderer, work: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The served measurements of one framework: SQLite (the default variant and the
+    same without observability, one database), then the PostgreSQL variant."""
+
+    def installed(name: str, variant: matrix.Variant) -> Path:
+        dest = work / name
+        renderer.render(dest, fw, variant)
+        timed(["make", "install"], cwd=dest)
+        return dest
+
+    unobserved = installed("unobserved", matrix.Variant(fw, observability=False))
+    results = {}
+    sqlite_url = f"sqlite:///{work / 'bench.db'}"
+    projects = {"starter": project, "unobserved": unobserved}
+    runs = [("sqlite", projects, lambda: sqlite_url)]
+    pg_project = installed("postgresql", matrix.Variant(fw, database="postgresql"))
+    runs.append(("postgresql", {"starter": pg_project}, postgres.cluster().create_database))
+    for database, starters, url in runs:
+        result = bench_serve(
+            fw, starters, database, url(), work, args.seconds, args.rounds, args.warmup
+        )
+        results[database] = result
+        if result["floor_body_difference"]:
+            log(f"{fw}, {database}: the floor's list differs: {result['floor_body_difference']}")
+        for label, s in result["median"].items():
+            log(
+                f"{fw}, {database}: {label}: {s['rps']:.0f} req/s, p50 {s['p50_ms']:.1f} ms, "
+                f"p99 {s['p99_ms']:.1f} ms, {s['cpu_ms_per_req']:.2f} CPU ms/req"
+                + (f", {s['errors']} errors" if s["errors"] else "")
+            )
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.render_runs} renders per framework (median), "
             + ("no other variants" if args.no_variants else "every other variant once")
             + f"; wrk {args.rounds} interleaved round(s) of {args.seconds:g} s per app "
-            f"after {args.warmup:g} s of warm-up; SQLite, ENVIRONMENT=production"
+            f"after {args.warmup:g} s of warm-up; SQLite and PostgreSQL, "
+            "ENVIRONMENT=production"
         ),
         "frameworks": {},
     }
@@ -168,21 +207,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 log(f"{fw}: serving")
-                entry["serve"] = bench_serve(
-                    fw, project, fw_work, args.seconds, args.rounds, args.warmup
-                )
-                for label, s in entry["serve"]["median"].items():
-                    log(
-                        f"{fw}: {label}: {s['rps']:.0f} req/s, p50 {s['p50_ms']:.1f} ms, "
-                        f"p99 {s['p99_ms']:.1f} ms, {s['cpu_ms_per_req']:.2f} CPU ms/req"
-                        + (f", {s['errors']} errors" if s["errors"] else "")
-                    )
+                entry["serve"] = serve_both(fw, project, renderer, fw_work, args)
             except Exception as exc:  # noqa: BLE001
                 entry["errors"]["serve"] = str(exc)
                 log(f"{fw}: serving failed: {exc}")
             finally:
                 shutil.rmtree(fw_work / "green", ignore_errors=True)
     finally:
+        postgres.stop_cluster()
         data["machine"]["load_end"] = os.getloadavg()
         data["elapsed_s"] = time.monotonic() - started
         if args.keep:

@@ -1,6 +1,7 @@
-"""Served throughput: the starter under its own ``make serve``, the framework's bare
-hello-world app and a framework-free floor app under the same server command line,
-measured by wrk in interleaved rounds, with the servers' CPU time per request."""
+"""Served throughput: the starter under its own ``make serve`` (and the same without
+observability), the framework's bare hello-world app and a framework-free floor app
+under the same server command line, on SQLite and on PostgreSQL, measured by wrk in
+interleaved rounds, with the servers' CPU time per request."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from common import (
     APPS,
     CONNECTIONS,
     ITEMS,
+    LIST,
     ROOT,
     TARGETS,
     WORKERS,
@@ -180,16 +182,37 @@ def seed_items(server: harness.Server) -> None:
             r = client.post("/api/items", json=item)
             if r.status_code != 201:
                 raise CommandError(f"seeding item {i + 1}: {r.status_code} {r.content[:300]!r}")
-        r = client.get(f"/api/items?limit={ITEMS}")
+        r = client.get(LIST)
         if r.status_code != 200 or len(r.json().get("items", [])) != ITEMS:
-            raise CommandError(f"GET /api/items?limit={ITEMS}: {r.status_code} {r.content[:300]!r}")
+            raise CommandError(f"GET {LIST}: {r.status_code} {r.content[:300]!r}")
+
+
+def body_difference(starter: harness.Server, floor: harness.Server) -> str | None:
+    """How the floor's list differs from the starter's as a JSON document (the same
+    members, values and order; the whitespace may differ), or None when it does not: a
+    floor that does less than the starter would flatter it."""
+    with starter.client() as a, floor.client() as b:
+        ours, theirs = (c.get(LIST).json(object_pairs_hook=list) for c in (a, b))
+    if ours == theirs:
+        return None
+    return f"starter {str(ours)[:300]}, floor {str(theirs)[:300]}"
 
 
 def bench_serve(
-    fw: str, project: Path, work: Path, seconds: int, rounds: int, warmup: int
+    fw: str,
+    projects: dict[str, Path],
+    database: str,
+    database_url: str,
+    work: Path,
+    seconds: int,
+    rounds: int,
+    warmup: int,
 ) -> dict[str, Any]:
-    database_url = f"sqlite:///{work / 'bench.db'}"
+    """Serve ``projects`` (role: project; "starter" first, which also serves the
+    baselines) on one database and measure ``TARGETS[database]`` in interleaved rounds."""
+    targets = TARGETS[database]
     env: dict[str, str | None] = {"WEB_CONCURRENCY": str(WORKERS)}
+    project = projects["starter"]
     package = package_name(project)
     # The same environment as harness.Server's, for `make migrate` and `make -n serve`.
     base: dict[str, str | None] = {
@@ -198,14 +221,17 @@ def bench_serve(
         "ENVIRONMENT": "production",
         **env,
     }
+    # The starters share one database: the same schema, the same items.
     timed(["make", "migrate"], cwd=project, env=base, timeout=300)
     command = serve_command(project, {**base, "PORT": "8000"})
 
-    def server(role: str, command: list[str] | None = None, port: int | None = None) -> Any:
+    def server(
+        role: str, where: Path, command: list[str] | None = None, port: int | None = None
+    ) -> Any:
         return harness.Server(
-            project,
+            where,
             database_url=database_url,
-            log_path=work / f"server-{role}.log",
+            log_path=work / f"server-{database}-{role}.log",
             env=env,
             migrate=False,
             startup_timeout=180,
@@ -213,40 +239,37 @@ def bench_serve(
             port=port,
         )
 
-    servers = {"starter": server("starter")}
-    for role, module in (("bare", f"{fw}_hello:app"), ("floor", floor_app(command))):
-        port = harness.free_port()
-        args = swap_app(serve_command(project, {**base, "PORT": str(port)}), package, module)
-        servers[role] = server(role, args, port)
+    roles = dict.fromkeys(role for role, _, _ in targets)
+    servers = {role: server(role, projects[role]) for role in roles if role in projects}
+    baselines = {"bare": f"{fw}_hello:app", "floor": floor_app(command)}
+    for role, module in baselines.items():
+        if role in roles:
+            port = harness.free_port()
+            args = swap_app(serve_command(project, {**base, "PORT": str(port)}), package, module)
+            servers[role] = server(role, project, args, port)
     result: dict[str, Any] = {
+        "database": database,
         "server": Path(command[0]).name,
         "command": shlex.join(command).replace(str(project) + "/", ""),
-        "bare_command": shlex.join(servers["bare"].command or []).replace(str(ROOT) + "/", ""),
-        "floor_command": shlex.join(servers["floor"].command or []).replace(str(ROOT) + "/", ""),
         "versions": venv_versions(project),
     }
+    for role in baselines:
+        if role in servers:
+            line = shlex.join(servers[role].command or []).replace(str(ROOT) + "/", "")
+            result[f"{role}_command"] = line
     with contextlib.ExitStack() as stack:
         for s in servers.values():
             stack.enter_context(s)
         starter = servers["starter"]
         seed_items(starter)
-        for role, path, _ in TARGETS:
+        result["floor_body_difference"] = body_difference(starter, servers["floor"])
+        for role, path, _ in targets:
             wrk(servers[role].base_url + path, warmup, CONNECTIONS)
-        samples: dict[str, list[dict[str, Any]]] = {label: [] for *_, label in TARGETS}
+        samples: dict[str, list[dict[str, Any]]] = {label: [] for *_, label in targets}
         for _ in range(rounds):
-            for role, path, label in TARGETS:
+            for role, path, label in targets:
                 samples[label].append(measure(servers[role], path, seconds))
-        starter_log = "\n".join(starter.log().splitlines()[-3:])
+        result["starter_log_tail"] = "\n".join(starter.log().splitlines()[-3:])
     result["samples"] = samples
     result["median"] = {label: median_sample(s) for label, s in samples.items()}
-    m = result["median"]
-    bare = m["bare hello-world"]
-    result["ratios"] = {
-        "health_vs_bare": m["starter /health"]["rps"] / bare["rps"],
-        "items_vs_bare": m[TARGETS[3][2]]["rps"] / bare["rps"],
-        "bare_vs_floor": bare["rps"] / m["framework-free floor"]["rps"],
-        "health_vs_bare_cpu": bare["cpu_ms_per_req"] / m["starter /health"]["cpu_ms_per_req"],
-        "items_vs_bare_cpu": bare["cpu_ms_per_req"] / m[TARGETS[3][2]]["cpu_ms_per_req"],
-    }
-    result["starter_log_tail"] = starter_log
     return result

@@ -1,7 +1,10 @@
 """The framework-free floor for ASGI servers: a raw ASGI callable (`uvicorn floor_asgi:app`).
 
-It answers every HTTP request with the `/health` body; lifespan events are acknowledged.
+It answers `/api/items` with the starter's list (floor_list.py) and every other HTTP
+request with the `/health` body; lifespan events are acknowledged.
 """
+
+from floor_list import page
 
 BODY = b'{"status":"ok"}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
@@ -16,5 +19,11 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["path"] == "/api/items":
+        body = page(scope["query_string"].decode())
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
