@@ -500,6 +500,8 @@ def test_a_job_continues_its_request_trace_and_is_counted(
             scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
             assert scraped.status_code == 200, scraped.text
             assert _job_figures(scraped.text) == {}, scraped.text
+            # Prometheus starts now, while the job runs; it scrapes the worker every second.
+            prometheus_port = prometheus(metrics_port)
 
             trace_id = uniq("").encode().hex()[:32].rjust(32, "c")
             parent_id = "c7ad6b7169203332"
@@ -552,14 +554,14 @@ def test_a_job_continues_its_request_trace_and_is_counted(
             assert figures[("job_duration_seconds_sum", task)] > 0, text
 
             # A real Prometheus scraping the worker sees the job too.
-            port = prometheus(metrics_port)
             query = f'jobs_succeeded_total{{task="{task}"}}'
             deadline = time.monotonic() + 60
             seen: Any = "no answer"
             while time.monotonic() < deadline:
                 try:
                     body = httpx.get(
-                        f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}
+                        f"http://127.0.0.1:{prometheus_port}/api/v1/query",
+                        params={"query": query},
                     ).json()
                     seen = [float(m["value"][1]) for m in body["data"]["result"]]
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
