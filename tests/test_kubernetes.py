@@ -50,6 +50,7 @@ OVERLAYS = ("development", "production")
 READINESS_PATH = "/ready"
 LIVENESS_PATH = "/health"
 APP_PORT = 8000
+WORKER_METRICS_PORT = 9101
 SECRET_NAMES = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL")
 # Turned on by the second render of each variant: what adds to the manifests.
 EXTRAS = {"background_jobs": True, "observability": True}
@@ -308,6 +309,30 @@ def test_the_migration_job_runs_make_migrate(rendered: list[Rendered]) -> None:
             assert c["command"] == [
                 "celery", "--app", f"{package}.worker", "worker", "--loglevel", "INFO"
             ]  # fmt: skip
+
+
+def test_the_workers_metrics_are_scraped_with_observability(rendered: list[Rendered]) -> None:
+    slug = matrix.PROJECT_ANSWERS["project_slug"]
+    for r, overlay in each(rendered):
+        policy = r.find(overlay, "NetworkPolicy", slug)
+        ports = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
+        scraped = r.jobs and r.observed
+        assert ports == ([APP_PORT, WORKER_METRICS_PORT] if scraped else [APP_PORT]), r.id
+        if not r.jobs:
+            continue
+        worker = r.find(overlay, "Deployment", f"{slug}-worker")
+        annotations = worker["spec"]["template"]["metadata"].get("annotations", {})
+        (c,) = pod_spec(worker)["containers"]
+        if scraped:
+            assert annotations == {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/path": "/metrics",
+                "prometheus.io/port": str(WORKER_METRICS_PORT),
+            }, r.id
+            assert c["ports"] == [{"name": "metrics", "containerPort": WORKER_METRICS_PORT}]
+        else:
+            assert annotations == {}, r.id
+            assert "ports" not in c, r.id
 
 
 def test_settings_from_a_configmap_and_secrets_only_by_reference(

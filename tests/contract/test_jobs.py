@@ -105,10 +105,18 @@ class Stack:
     reports_table: str
 
     def worker(self, **env: str) -> Worker:
+        n = len(self.workers)
+        # With observability, each worker serves its job metrics on a port and from a
+        # directory of its own (not 9101 and its /tmp directory, which workers of
+        # other variants running at the same time would share).
+        own = {
+            "WORKER_METRICS_PORT": str(harness.free_port()),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.logs / f"worker-{n}-metrics"),
+        }
         worker = Worker(
             self.project,
-            {**self.server.env, **env},
-            self.logs / f"worker-{len(self.workers)}.log",
+            {**self.server.env, **own, **env},
+            self.logs / f"worker-{n}.log",
         )
         self.workers.append(worker)
         return worker

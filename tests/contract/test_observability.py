@@ -17,6 +17,11 @@ on its first sampled variant with ``observability`` (every such variant with
   a database child span, and the same ``trace_id`` in the request's log line; an
   unhandled exception gives exactly one Sentry event, tagged with the request id and
   without the cookie or authorization the client sent.
+- ``test_a_job_continues_its_request_trace_and_is_counted`` (with ``background_jobs``):
+  ``make serve`` and ``make worker`` export to the OTLP receiver; a report's POST, sent
+  with a ``traceparent``, and its job are one trace (request span -> the span that
+  queued the job -> the job's span). The worker's own ``/metrics`` (its
+  ``WORKER_METRICS_PORT``) counts the job, and a real Prometheus scraping it sees it.
 """
 
 from __future__ import annotations
@@ -55,10 +60,12 @@ from contract.helpers import (
     uniq,
     wait_for_log,
 )
+from contract.test_jobs import Worker
 
 pytestmark = pytest.mark.timeout(420)
 
 observed = harness.only_if(lambda v: v.observability)
+observed_jobs = harness.only_if(lambda v: v.observability and v.background_jobs)
 ITEM = "/api/items/{item_id}"
 ITEMS = "/api/items"
 UNMATCHED = "unmatched"
@@ -438,3 +445,130 @@ def test_traces_and_error_reports(
             text = json.dumps(event)
             for secret in secrets:
                 assert secret not in text, f"the report carries {secret}"
+
+
+# --------------------------------------------------------------------------- jobs
+
+SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP span kinds
+
+
+def _job_figures(text: str) -> dict[tuple[str, str], float]:
+    """{(sample name, task): value} of the worker's job metrics."""
+    return {
+        (sample.name, sample.labels["task"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("job") and "task" in sample.labels and "le" not in sample.labels
+    }
+
+
+@observed_jobs
+@harness.once_per_framework
+def test_a_job_continues_its_request_trace_and_is_counted(
+    variant: Variant,
+    project: Path,
+    databases: Callable[[], Database],
+    start_server: Callable[..., harness.Server],
+    prometheus: Callable[[int], int],
+    tmp_path: Path,
+) -> None:
+    empty_export = ExportTraceServiceResponse().SerializeToString()
+    with _Receiver(lambda path: empty_export) as otlp:
+        srv = start_server(
+            env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.port}",
+                "OTEL_BSP_SCHEDULE_DELAY": "200",
+            },
+            database=databases(),
+            name="jobs",
+        )
+        metrics_port = harness.free_port()
+        # Left over from an earlier run: the worker empties its directory as it starts.
+        (tmp_path / "worker-metrics").mkdir()
+        (tmp_path / "worker-metrics" / "counter_1.db").write_bytes(b"stale")
+        worker = Worker(
+            project,
+            {
+                **srv.env,
+                "WORKER_METRICS_PORT": str(metrics_port),
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "worker-metrics"),
+            },
+            tmp_path / "worker.log",
+        )
+        try:
+            worker.wait_for(lambda log: "job metrics on port" in log, "the worker's metrics")
+            scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+            assert scraped.status_code == 200, scraped.text
+            assert _job_figures(scraped.text) == {}, scraped.text
+            # Prometheus starts now, while the job runs; it scrapes the worker every second.
+            prometheus_port = prometheus(metrics_port)
+
+            trace_id = uniq("").encode().hex()[:32].rjust(32, "c")
+            parent_id = "c7ad6b7169203332"
+            with srv.client() as api:
+                create(api, quantity=4)
+                r = api.post(
+                    "/api/reports", headers={"traceparent": f"00-{trace_id}-{parent_id}-01"}
+                )
+                location = r.headers.get("location", "")
+                assert_json(r, 202)
+                deadline = time.monotonic() + 60
+                while (report := assert_json(api.get(location), 200))["status"] == "pending":
+                    assert time.monotonic() < deadline, f"the job did not run: {report}"
+                    time.sleep(0.2)
+                assert report["status"] == "done", report
+
+            # One trace: the request's span, the span that queued the job, the job's span.
+            deadline = time.monotonic() + 30
+            in_trace: list[Any] = []
+            while time.monotonic() < deadline:
+                in_trace = [s for s in _spans(otlp) if s.trace_id.hex() == trace_id]
+                if {SERVER, PRODUCER, CONSUMER} <= {s.kind for s in in_trace}:
+                    break
+                time.sleep(0.2)
+            names = [(s.name, s.kind, s.span_id.hex(), s.parent_span_id.hex()) for s in in_trace]
+            by_kind = {
+                k: [s for s in in_trace if s.kind == k] for k in (SERVER, PRODUCER, CONSUMER)
+            }
+            assert [len(by_kind[k]) for k in (SERVER, PRODUCER, CONSUMER)] == [1, 1, 1], names
+            (request,), (queued,), (job,) = by_kind[SERVER], by_kind[PRODUCER], by_kind[CONSUMER]
+            assert request.name == "POST /api/reports", names
+            assert request.parent_span_id.hex() == parent_id, names
+            assert queued.parent_span_id == request.span_id, names
+            assert job.parent_span_id == queued.span_id, names
+            assert job.name.startswith("run/") and job.name.endswith(".build_report"), names
+
+            # The worker's /metrics counts the job (its figures from its child process).
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+            figures = _job_figures(text)
+            tasks = {task for _, task in figures}
+            assert len(tasks) == 1, text
+            task = tasks.pop()
+            assert task.endswith(".build_report"), text
+            assert figures == {
+                ("jobs_started_total", task): 1.0,
+                ("jobs_succeeded_total", task): 1.0,
+                ("job_duration_seconds_count", task): 1.0,
+                ("job_duration_seconds_sum", task): figures[("job_duration_seconds_sum", task)],
+            }, text
+            assert figures[("job_duration_seconds_sum", task)] > 0, text
+
+            # A real Prometheus scraping the worker sees the job too.
+            query = f'jobs_succeeded_total{{task="{task}"}}'
+            deadline = time.monotonic() + 60
+            seen: Any = "no answer"
+            while time.monotonic() < deadline:
+                try:
+                    body = httpx.get(
+                        f"http://127.0.0.1:{prometheus_port}/api/v1/query",
+                        params={"query": query},
+                    ).json()
+                    seen = [float(m["value"][1]) for m in body["data"]["result"]]
+                except (httpx.HTTPError, ValueError, KeyError) as exc:
+                    seen = f"{type(exc).__name__}: {exc}"
+                if seen == [1.0]:
+                    break
+                time.sleep(1)
+            assert seen == [1.0], f"Prometheus answers {seen} for {query}"
+        finally:
+            worker.stop()
