@@ -43,6 +43,7 @@ from typing import Any, Self
 import harness
 import httpx
 import pytest
+import redis_server
 from matrix import Variant
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -462,6 +463,18 @@ def _job_figures(text: str) -> dict[tuple[str, str], float]:
     }
 
 
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[redis_server.RedisServer]:
+    """A Redis of the test's own: the shared one holds the jobs that other variants'
+    servers queued with no worker, which this test's worker would run and count."""
+    try:
+        redis = redis_server.RedisServer(tmp_path).start()
+    except redis_server.RedisUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield redis
+    redis.stop()
+
+
 @observed_jobs
 @harness.once_per_framework
 def test_a_job_continues_its_request_trace_and_is_counted(
@@ -470,6 +483,7 @@ def test_a_job_continues_its_request_trace_and_is_counted(
     databases: Callable[[], Database],
     start_server: Callable[..., harness.Server],
     prometheus: Callable[[int], int],
+    own_redis: redis_server.RedisServer,
     tmp_path: Path,
 ) -> None:
     empty_export = ExportTraceServiceResponse().SerializeToString()
@@ -478,6 +492,7 @@ def test_a_job_continues_its_request_trace_and_is_counted(
             env={
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.port}",
                 "OTEL_BSP_SCHEDULE_DELAY": "200",
+                "REDIS_URL": own_redis.url,
             },
             database=databases(),
             name="jobs",
