@@ -87,35 +87,45 @@ def mark(ok: bool) -> str:
     return "✅" if ok else "❌"
 
 
+def target_labels(database: str) -> dict[tuple[str, str], str]:
+    """The label of each (server role, path) measured on ``database``."""
+    return {(role, path): label for role, path, label in TARGETS[database]}
+
+
 def served_rows(
     framework: str, database: str, x: dict[str, Any], bare: dict[str, Any]
 ) -> list[str]:
     """The table rows of one database's served measurements."""
     rows = []
-    floors = {path: f"framework-free floor {path}" for path in ("/health", LIST)}
-    floors["/health"] = "framework-free floor"
+    labels = target_labels(database)
     warning = " ⚠️" if x.get("floor_body_difference") else ""
-    for _, path, label in TARGETS[database]:
+    for role, path, label in TARGETS[database]:
         s = x["median"][label]
-        floor = x["median"].get(floors[path])
+        floor = x["median"].get(labels.get(("floor", path), ""))
         vs = s["rps"] / bare["rps"]
         vs_floor = f"{s['rps'] / floor['rps']:.0%}" if floor else "–"
         vs_cpu = bare["cpu_ms_per_req"] / s["cpu_ms_per_req"]
         target = ""
-        if label.startswith("starter"):
+        if role not in ("floor", "bare"):
             minimum = HEALTH_MIN_RATIO if path == "/health" else ITEMS_MIN_RATIO
             target = (
                 f"{mark(vs >= minimum)} ≥ {minimum:.0%}; "
                 f"{mark(s['p99_ms'] < P99_MAX_MS)} p99 < {P99_MAX_MS:g} ms"
             )
         errors = f" ({s['errors']} errors)" if s["errors"] else ""
+        flag = warning if (role, path) == ("floor", LIST) else ""
         rows.append(
             f"| {framework} | {DATABASE_TITLES[database]} | {x['server']} "
-            f"| {label}{errors}{warning if label.startswith('framework-free floor /') else ''} "
+            f"| {label}{errors}{flag} "
             f"| {s['rps']:,.0f} | {s['p50_ms']:.1f} ms | {s['p99_ms']:.1f} ms "
             f"| {s['cpu_ms_per_req']:.2f} ms | {vs:.0%} | {vs_floor} | {vs_cpu:.0%} | {target} |"
         )
     return rows
+
+
+def sqlite_run(r: dict[str, Any]) -> dict[str, Any]:
+    """A framework's served measurements on SQLite ({} when there are none)."""
+    return dict((r.get("serve") or {}).get("sqlite") or {})
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -217,11 +227,12 @@ def render_markdown(data: dict[str, Any]) -> str:
         "| framework | path | with observability | without | difference |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
+    labels = target_labels("sqlite")
     for fw, r in fws.items():
-        median = ((r.get("serve") or {}).get("sqlite") or {}).get("median") or {}
+        median = sqlite_run(r).get("median") or {}
         for path in ("/health", LIST):
-            on = median.get(f"starter {path}")
-            off = median.get(f"starter without observability {path}")
+            on = median.get(labels[("starter", path)])
+            off = median.get(labels[("unobserved", path)])
             if on and off:
                 on_ms, off_ms = on["cpu_ms_per_req"], off["cpu_ms_per_req"]
                 lines.append(
@@ -236,7 +247,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         "| --- | --- |",
     ]
     for fw, r in fws.items():
-        versions = ((r.get("serve") or {}).get("sqlite") or {}).get("versions") or {}
+        versions = sqlite_run(r).get("versions") or {}
         text = ", ".join(f"{k} {v}" for k, v in versions.items()) or "–"
         lines.append(f"| {name(fw)} | {text} |")
     errors = [(fw, phase, e) for fw, r in fws.items() for phase, e in r["errors"].items()]

@@ -94,15 +94,18 @@ def serve_both(
         return dest
 
     unobserved = installed("unobserved", matrix.Variant(fw, observability=False))
-    results = {}
-    sqlite_url = f"sqlite:///{work / 'bench.db'}"
-    projects = {"starter": project, "unobserved": unobserved}
-    runs = [("sqlite", projects, lambda: sqlite_url)]
     pg_project = installed("postgresql", matrix.Variant(fw, database="postgresql"))
-    runs.append(("postgresql", {"starter": pg_project}, postgres.cluster().create_database))
-    for database, starters, url in runs:
+    runs = {
+        "sqlite": (
+            {"starter": project, "unobserved": unobserved},
+            f"sqlite:///{work / 'bench.db'}",
+        ),
+        "postgresql": ({"starter": pg_project}, postgres.cluster().create_database()),
+    }
+    results = {}
+    for database, (starters, url) in runs.items():
         result = bench_serve(
-            fw, starters, database, url(), work, args.seconds, args.rounds, args.warmup
+            fw, starters, database, url, work, args.seconds, args.rounds, args.warmup
         )
         results[database] = result
         if result["floor_body_difference"]:
