@@ -1,0 +1,1 @@
+"""The users app: sign-in with bearer tokens, sign-up, the current user and `createuser`."""
