@@ -13,8 +13,7 @@ never ``playwright install``, which downloads a browser of its own.
   test fails).
 - ``SwaggerUI`` and ``Operation``: the docs page, seen as a user sees it
   (expand an operation, "Try it out", fill a parameter, "Execute", read the
-  live response). An Authorize step for bearer tokens belongs beside them:
-  ``SwaggerUI.authorize(token)`` clicking the page's Authorize button.
+  live response), and Authorize with the OAuth2 password flow (``needs_auth``).
 - ``Admin``: the admin UIs (Django admin, sqladmin, Flask-Admin): log in, fill
   the item form, read a field's error.
 """
@@ -226,6 +225,25 @@ class SwaggerUI:
 
     def operation(self, method: str, path: str) -> Operation:
         return Operation(self.tab, method, path)
+
+    def authorize(self, username: str, password: str) -> None:
+        """Authorize with the OAuth2 password flow, as a person does: the Authorize
+        button, username and password in the dialog, its Authorize button; the dialog
+        then offers Logout (it shows the token endpoint's error otherwise). Closes it."""
+        page = self.tab.page
+        page.locator(".auth-wrapper button.authorize").click()
+        dialog = page.locator(".dialog-ux .modal-ux")
+        dialog.wait_for()
+        dialog.locator("#oauth_username").fill(username)
+        dialog.locator("#oauth_password").fill(password)
+        dialog.locator(".auth-btn-wrapper button.authorize").click()
+        # Authorized, the dialog's Authorize button turns into Logout.
+        logout = dialog.locator(".auth-btn-wrapper button", has_text="Logout")
+        errors = dialog.locator(".errors")
+        logout.or_(errors).first.wait_for()
+        assert logout.count(), f"Authorize failed: {errors.all_inner_texts()}\n" + self.tab.record()
+        dialog.locator(".auth-btn-wrapper button.btn-done").click()
+        dialog.wait_for(state="detached")
 
 
 # --------------------------------------------------------------------------- admin UIs

@@ -23,10 +23,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -79,6 +81,13 @@ _PROJECT_VARS = {
     "ADMIN_PASSWORD",
     "REDIS_URL",
     "JOB_VISIBILITY_TIMEOUT",
+    "ACCESS_TOKEN_MINUTES",
+    "ALLOW_SIGNUP",
+    # make createuser's input
+    "USERNAME",
+    "PASSWORD",
+    "ADMIN",
+    "ACTIVE",
 }
 
 
@@ -160,10 +169,13 @@ def run(
     The command runs in its own process group; on timeout the whole group is killed
     and an AssertionError shows the output so far.
     """
+    # A project's own pytest keeps its temporary directories apart: each pytest prunes old
+    # ones under a shared root, and two pruning the same directory at once fail.
+    own_tmp = tempfile.mkdtemp(prefix="pytest-root-")
     proc = subprocess.Popen(
         args,
         cwd=cwd,
-        env=base_env(env),
+        env=base_env({"PYTEST_DEBUG_TEMPROOT": own_tmp, **(env or {})}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -188,6 +200,7 @@ def run(
         if group_members(proc.pid):
             _kill_group(proc.pid)
         _live_groups.discard(proc.pid)
+        shutil.rmtree(own_tmp, ignore_errors=True)
     return subprocess.CompletedProcess(args, proc.returncode, out.decode(errors="replace"))
 
 
@@ -218,10 +231,109 @@ def make_targets(project: Path) -> set[str]:
     return targets
 
 
+def _answered(project: Path, line: str) -> bool:
+    answers = project / ".copier-answers.yml"
+    return answers.is_file() and line in answers.read_text().splitlines()
+
+
 def has_background_jobs(project: Path) -> bool:
     """Whether the rendered project was answered ``background_jobs: true``."""
-    answers = project / ".copier-answers.yml"
-    return answers.is_file() and "background_jobs: true" in answers.read_text()
+    return _answered(project, "background_jobs: true")
+
+
+def has_auth(project: Path) -> bool:
+    """Whether the rendered project was answered ``needs_auth: true``."""
+    return _answered(project, "needs_auth: true")
+
+
+# --------------------------------------------------------------------------- users (needs_auth)
+
+# Every server of a project with needs_auth signs its tokens with this key, so that the
+# tests can forge tokens (tests/contract/test_auth.py) and a token stays good on every
+# server of the same database. At least 32 bytes, as the starters require.
+SECRET_KEY = "contract-suite-signing-key-0123456789abcdef"
+# The servers' token lifetime: longer than any variant's run, so the tokens fetched once
+# stay valid. (A server started with ACCESS_TOKEN_MINUTES=None shows the default.)
+TOKEN_MINUTES = 720
+# The user every contract test acts as, unless it asks for another.
+DEFAULT_USER = "contract"
+CREATED = re.compile(r"^created user (?P<username>\S+) \(id (?P<id>\d+)\)$", re.MULTILINE)
+
+
+@dataclass
+class User:
+    """A user of one database, created with `make createuser`."""
+
+    username: str
+    password: str
+    id: int
+    is_admin: bool = False
+    is_active: bool = True
+    # SECRET_KEY (None: the server's development default) -> the token fetched with it
+    tokens: dict[str | None, str] = field(default_factory=dict)
+
+
+# database URL -> username -> User: the users created so far, one `make createuser`
+# per user and database, whichever server of that database asks.
+_users: dict[str, dict[str, User]] = {}
+_users_lock = threading.RLock()
+
+
+def createuser(
+    project: Path,
+    env: dict[str, str | None],
+    username: str,
+    password: str,
+    *,
+    admin: bool = False,
+    active: bool = True,
+) -> User:
+    """`make createuser` with USERNAME/PASSWORD (ADMIN, ACTIVE) from the environment
+    (``env``: the server's: DATABASE_URL, SECRET_KEY...); returns the user it printed."""
+    out = make(
+        project,
+        "createuser",
+        env={
+            **env,
+            "USERNAME": username,
+            "PASSWORD": password,
+            "ADMIN": "true" if admin else None,
+            "ACTIVE": None if active else "false",
+        },
+        timeout=120,
+    )
+    m = CREATED.search(out)
+    assert m and m["username"] == username, (
+        f"`make createuser` did not print `created user {username} (id N)`:\n{out}"
+    )
+    user = User(username, password, int(m["id"]), is_admin=admin, is_active=active)
+    database_url = env.get("DATABASE_URL")
+    if database_url:
+        with _users_lock:
+            _users.setdefault(database_url, {})[username] = user
+    return user
+
+
+def forge_token(secret_key: str, user_id: int) -> str:
+    """A token as the starters issue it (HS256; sub, iat, exp), made here."""
+    import jwt  # the dev group's PyJWT, imported when first needed
+
+    now = int(time.time())
+    claims = {"sub": str(user_id), "iat": now, "exp": now + TOKEN_MINUTES * 60}
+    return jwt.encode(claims, secret_key, algorithm="HS256")
+
+
+def fetch_token(base_url: str, username: str, password: str) -> str:
+    """POST /api/auth/token (the password grant); the access token."""
+    r = httpx.post(
+        f"{base_url}/api/auth/token",
+        data={"grant_type": "password", "username": username, "password": password},
+        timeout=60,
+    )
+    assert r.status_code == 200, (
+        f"POST {base_url}/api/auth/token for {username!r}: {r.status_code} {r.text[:500]}"
+    )
+    return str(r.json()["access_token"])
 
 
 # --------------------------------------------------------------------------- project cache
@@ -419,14 +531,17 @@ class Server:
         self.migrate = migrate
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
+        self.auth = has_auth(project)
         self.env: dict[str, str | None] = {
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "WEB_CONCURRENCY": "2",
             "DATABASE_URL": database_url,
             "ENVIRONMENT": "production",
-            "SECRET_KEY": secrets.token_urlsafe(32),
+            "SECRET_KEY": SECRET_KEY if self.auth else secrets.token_urlsafe(32),
         }
+        if self.auth:
+            self.env["ACCESS_TOKEN_MINUTES"] = str(TOKEN_MINUTES)
         if has_background_jobs(project) and "REDIS_URL" not in (env or {}):
             # A project with background jobs needs Redis to be ready: this process's own.
             self.env["REDIS_URL"] = redis_server.shared().url
@@ -551,9 +666,90 @@ class Server:
         except FileNotFoundError:
             return ""
 
-    def client(self, **kwargs: Any) -> httpx.Client:
+    def client(self, *, authenticated: bool = True, **kwargs: Any) -> httpx.Client:
+        """An HTTP client for this server. With needs_auth it sends the default user's
+        token on every /api request but the token endpoint's (``authenticated=False``:
+        none), fetching it on the first; ``auth=`` replaces that."""
         kwargs.setdefault("timeout", 30.0)
+        if self.auth and authenticated:
+            kwargs.setdefault("auth", self.bearer())
         return httpx.Client(base_url=self.base_url, **kwargs)
+
+    # -- users and tokens (needs_auth)
+
+    def user(
+        self,
+        username: str = DEFAULT_USER,
+        *,
+        admin: bool = False,
+        active: bool = True,
+        password: str | None = None,
+    ) -> User:
+        """The user of this server's database named ``username``: created with `make
+        createuser` the first time any server of that database asks for it."""
+        assert self.auth, "a user of a project without needs_auth"
+        database_url = str(self.env["DATABASE_URL"])
+        with _users_lock:
+            known = _users.get(database_url, {}).get(username)
+            if known is not None:
+                return known
+            return createuser(
+                self.project,
+                self.env,
+                username,
+                password or f"{username}-password-{secrets.token_hex(4)}",
+                admin=admin,
+                active=active,
+            )
+
+    def token(self, user: User | None = None) -> str:
+        """A token of ``user`` (the default user) from this server's token endpoint,
+        fetched once per user, database and SECRET_KEY."""
+        key = self.env.get("SECRET_KEY")
+        if user is None and not self.migrate and key and not self._has_default_user():
+            # A database this server did not migrate (unreachable, or migrations pending):
+            # no user can be made there yet, so a well-signed token of the first user's,
+            # which the server can only check against the database (a 503, not a 401).
+            return forge_token(key, 1)
+        user = user or self.user()
+        with _users_lock:
+            if key not in user.tokens:
+                user.tokens[key] = fetch_token(self.base_url, user.username, user.password)
+            return user.tokens[key]
+
+    def _has_default_user(self) -> bool:
+        with _users_lock:
+            return DEFAULT_USER in _users.get(str(self.env["DATABASE_URL"]), {})
+
+    def auth_headers(self, user: User | None = None) -> dict[str, str]:
+        """``Authorization: Bearer <token>`` with needs_auth, else nothing."""
+        if not self.auth:
+            return {}
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+    def bearer(self, user: User | None = None) -> httpx.Auth:
+        """httpx auth sending ``user``'s token (the default user's) to the API paths;
+        the user and token are made on the first request that needs them."""
+        return _Bearer(self, user)
+
+
+class _Bearer(httpx.Auth):
+    """The token on /api requests (not the token endpoint's), fetched when first needed."""
+
+    def __init__(self, server: Server, user: User | None) -> None:
+        self.server = server
+        self.user = user
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        path = request.url.path
+        if (
+            request.method != "OPTIONS"  # a CORS preflight carries no credentials
+            and path.startswith("/api/")
+            and not path.startswith("/api/auth/")
+            and "authorization" not in request.headers
+        ):
+            request.headers["Authorization"] = f"Bearer {self.server.token(self.user)}"
+        yield request
 
 
 @contextlib.contextmanager

@@ -69,6 +69,7 @@ class Variant:
     use_orm: bool = True
     needs_admin: bool = False
     database: str = "sqlite"
+    needs_auth: bool = True
     observability: bool = True
     background_jobs: bool = False
     kubernetes: bool = False
@@ -89,6 +90,8 @@ class Variant:
             parts.append("admin")
         if not self.observability:
             parts.append("unobserved")
+        if not self.needs_auth:
+            parts.append("open")
         if self.background_jobs:
             parts.append("jobs")
         if self.kubernetes:
@@ -109,6 +112,7 @@ class Variant:
             needs_async=self.needs_async,
             use_orm=self.use_orm,
             database=self.database,
+            needs_auth=self.needs_auth,
             observability=self.observability,
             background_jobs=self.background_jobs,
         )
@@ -157,6 +161,7 @@ def all_variants(framework: str) -> list[Variant]:
         (True, False),  # use_orm
         (False, True),  # needs_admin
         DATABASES,
+        (True, False),  # needs_auth
         (True, False),  # observability
         (False, True),  # background_jobs
         (False, True),  # kubernetes
@@ -185,12 +190,16 @@ def _coverage(v: Variant) -> set[tuple[str, Any]]:
         ("use_orm", v.use_orm),
         ("needs_admin", v.needs_admin),
         ("database", v.database),
+        ("needs_auth", v.needs_auth),
         ("observability", v.observability),
         ("background_jobs", v.background_jobs),
         ("kubernetes", v.kubernetes),
     }
     # Options that meet in code: a job's trace continues its request's.
     values.add(("observability&jobs", v.observability and v.background_jobs))
+    # Users sign in to the admin, and own the reports their jobs compute.
+    values.add(("auth&admin", v.needs_auth and v.needs_admin))
+    values.add(("auth&jobs", v.needs_auth and v.background_jobs))
     if v.framework not in ASYNC_CAPABLE:
         return values
     pairs = {

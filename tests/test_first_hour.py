@@ -153,6 +153,32 @@ def test_drf_readme_states_the_busy_timeout_of_its_settings(rendered: dict[str, 
     assert re.findall(r"(\d+) s busy timeout", readme) == [seconds]
 
 
+# --------------------------------------------------------------------------- users and tokens
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=str)
+def test_a_new_project_says_how_to_sign_in(variant: Variant, rendered: dict[str, Path]) -> None:
+    """A new project has users and tokens (the default): its quick start creates a user
+    before `make dev`, `make help` lists `createuser`, `.env.example` names the token
+    settings, and the development key is long enough to sign tokens (32 bytes)."""
+    assert variant.needs_auth
+    project = rendered[variant.id]
+    readme = (project / "README.md").read_text()
+    quick_start = readme[readme.index("## Quick start") :]
+    quick_start = quick_start[: quick_start.index("```", quick_start.index("```") + 3)]
+    steps = [line.split("#")[0].strip() for line in quick_start.splitlines()]
+    assert steps.index("make migrate") < steps.index("make createuser") < steps.index("make dev")
+    assert "Authorization: Bearer" in readme
+    assert "createuser" in harness.make(project, "help")
+    env_example = (project / ".env.example").read_text().splitlines()
+    assert "ACCESS_TOKEN_MINUTES=30" in env_example
+    assert "ALLOW_SIGNUP=false" in env_example
+    settings = "settings.py" if variant.framework == "drf" else "config.py"
+    code = (project / "src" / variant.package_name / settings).read_text()
+    (dev_key,) = re.findall(r'^DEV_SECRET_KEY = "([^"]*)"', code, re.MULTILINE)
+    assert len(dev_key.encode()) >= 32, dev_key
+
+
 # --------------------------------------------------------------------------- Renovate
 
 

@@ -100,21 +100,31 @@ def test_the_default_database_is_the_one_compose_starts(variant: Variant, projec
 
 
 @harness.only_if(lambda v: v.needs_admin)
-def test_createadmin_refuses_a_password_under_12_characters(project: Path, tmp_path: Path) -> None:
+def test_createadmin_refuses_a_password_under_12_characters(
+    variant: Variant, project: Path, tmp_path: Path
+) -> None:
+    # With users and tokens an admin is a user with is_admin: `createuser`'s variables.
+    prefix = "" if variant.needs_auth else "ADMIN_"
     proc = harness.run(
         ["make", "createadmin"],
         cwd=project,
         env={
-            "ADMIN_USERNAME": "admin",
-            "ADMIN_PASSWORD": "x" * 11,
+            f"{prefix}USERNAME": "admin",
+            f"{prefix}PASSWORD": "x" * 11,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'admin.db'}",
         },
         timeout=120,
     )
     assert proc.returncode != 0, proc.stdout
-    assert (
-        "\nerror: the admin password (ADMIN_PASSWORD) needs at least 12 characters\n" in proc.stdout
-    ), proc.stdout
+    expected = (
+        "\nerror: password: must be 12 to 128 characters\n"
+        if variant.needs_auth
+        else "\nerror: the admin password (ADMIN_PASSWORD) needs at least 12 characters\n"
+    )
+    assert expected in proc.stdout, proc.stdout
+
+
+MISSING_FUZZ_TOKEN = "make fuzz: set FUZZ_TOKEN to an access token (README: Users and tokens)\n"
 
 
 def test_make_fuzz_finds_nothing_in_a_fresh_project(
@@ -123,7 +133,8 @@ def test_make_fuzz_finds_nothing_in_a_fresh_project(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    """`make fuzz` (Schemathesis, every check) against `make serve` of the fresh project."""
+    """`make fuzz` (Schemathesis, every check) against `make serve` of the fresh project;
+    with users and tokens, as a user whose token it is given."""
     if variant.database == "postgresql":
         cluster: postgres.PostgresCluster = request.getfixturevalue("pg_cluster")
         database_url = cluster.create_database()
@@ -132,10 +143,12 @@ def test_make_fuzz_finds_nothing_in_a_fresh_project(
     with harness.Server(
         project, database_url=database_url, log_path=tmp_path / "server.log"
     ) as server:
-        output = harness.make(
-            project,
-            "fuzz",
-            env={**server.env, "FUZZ_ARGS": "--max-examples 10 --seed 1"},
-            timeout=600,
-        )
+        env = {**server.env, "FUZZ_ARGS": "--max-examples 10 --seed 1"}
+        if variant.needs_auth:
+            # Without a token it says what to set, and runs nothing.
+            proc = harness.run(["make", "fuzz"], cwd=project, env=env, timeout=60)
+            assert proc.returncode != 0
+            assert MISSING_FUZZ_TOKEN in proc.stdout, proc.stdout
+            env["FUZZ_TOKEN"] = server.token()
+        output = harness.make(project, "fuzz", env=env, timeout=600)
     assert "No issues found" in output, output

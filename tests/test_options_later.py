@@ -15,14 +15,18 @@ Default run: each framework with an admin once, the databases alternating, and o
 project from v0.2.0; ``--full-matrix`` runs every framework on both databases. The same
 for ``observability`` (off through ``--defaults`` on a project made before the question)
 and ``background_jobs`` (a report over the items stored before the update, with a real
-Redis and ``make worker``).
+Redis and ``make worker``). And for ``needs_auth``: off through ``--defaults`` on a project
+made before the question (still open), then turned on with its items and admin accounts
+kept (fastapi and flask; every framework on both databases with ``--full-matrix``).
 """
 
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import harness
@@ -31,7 +35,7 @@ import pytest
 import redis_server
 import update_history as uh
 import yaml
-from contract.helpers import assert_json, describe, new_database
+from contract.helpers import Database, assert_json, describe, new_database
 from contract.test_admin import _follow, _get, _Jar, _login_form, create_admin, submit_login
 from contract.test_jobs import Worker, _wait_done
 from matrix import ADMIN_CAPABLE, AVAILABLE, Variant
@@ -57,6 +61,11 @@ class Case:
         return f"{self.framework}-{self.database}-{self.start}"
 
 
+def _server(project: Path, db: Database, log: Path, env: dict[str, str | None]) -> harness.Server:
+    """The project's `make serve` on `db`, already migrated by the test."""
+    return harness.Server(project, database_url=db.url, log_path=log, migrate=False, env=env)
+
+
 def _cases(full: bool) -> list[Case]:
     frameworks = [fw for fw in AVAILABLE if fw in ADMIN_CAPABLE]
     databases = ("sqlite", "postgresql")
@@ -76,6 +85,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         _parametrize_observability(metafunc)
     if "jobs_case" in metafunc.fixturenames:
         _parametrize_jobs(metafunc)
+    if "auth_case" in metafunc.fixturenames:
+        _parametrize_auth(metafunc)
     if "case" in metafunc.fixturenames:
         full = bool(metafunc.config.getoption("--full-matrix", default=False))
         metafunc.parametrize(
@@ -127,7 +138,11 @@ def test_admin_turned_on_later(case: Case, tmp_path: Path, request: pytest.Fixtu
         request.getfixturevalue("pg_cluster")
     from_old = case.start == "from-0.2.0"
     template = _template(tmp_path / "t", from_old)
-    variant = Variant(case.framework, database=case.database, needs_admin=from_old)
+    # Open (no users and tokens): the admin's own account table, revision 0002, is the point
+    # here; with needs_auth the admin signs in users (test_auth_stays_off_on_update...).
+    variant = Variant(
+        case.framework, database=case.database, needs_admin=from_old, needs_auth=False
+    )
     project = uh.generate(
         template, variant, tmp_path / "contract-api", vcs_ref=OLD_VERSION if from_old else "v1.0.0"
     )
@@ -173,13 +188,13 @@ def test_admin_turned_on_later(case: Case, tmp_path: Path, request: pytest.Fixtu
 # and after `make install` the served project answers /metrics.
 
 
-def _before_observability() -> str:
-    """The last commit of this repository whose copier.yml did not ask `observability`."""
+def _before_question(key: str) -> str:
+    """The last commit of this repository whose copier.yml did not ask `key`."""
     added = uh.git(
-        uh.TEMPLATE_ROOT, "log", "--reverse", "--format=%H", "-S", "\nobservability:", "--",
+        uh.TEMPLATE_ROOT, "log", "--reverse", "--format=%H", "-S", f"\n{key}:", "--",
         "copier.yml",
     ).split()  # fmt: skip
-    assert added, "no commit added the observability question to copier.yml (a shallow clone?)"
+    assert added, f"no commit added the {key} question to copier.yml (a shallow clone?)"
     return f"{added[0]}^"
 
 
@@ -201,7 +216,7 @@ def _parametrize_observability(metafunc: pytest.Metafunc) -> None:
 def test_observability_stays_off_on_update_and_turns_on_on_request(
     observed_framework: str, tmp_path: Path
 ) -> None:
-    template = uh.template_snapshot(tmp_path / "t", (_before_observability(), "v0.9.0"))
+    template = uh.template_snapshot(tmp_path / "t", (_before_question("observability"), "v0.9.0"))
     variant = Variant(observed_framework)
     project = uh.generate(template, variant, tmp_path / "contract-api", vcs_ref="v0.9.0")
     metrics_module = project / "src" / variant.package_name / "metrics.py"
@@ -236,10 +251,11 @@ def test_observability_stays_off_on_update_and_turns_on_on_request(
 
 
 # --------------------------------------------------------------------------- background jobs
-# A project copied without jobs, migrated and holding items, turns them on with
-# `copier update --defaults --data background_jobs=true`, `make install` and `make migrate`
-# (revision 0005, or DRF's reports app, adds the reports table to the existing database):
-# with a Redis and `make worker`, a report counts the items stored before the update.
+# A project copied without jobs (with users and tokens, a new project's default), migrated
+# and holding a user's items, turns them on with `copier update --defaults --data
+# background_jobs=true`, `make install` and `make migrate` (revision 0005 and the reports'
+# owner 0007, or DRF's reports app, add the reports table to the existing database): with a
+# Redis and `make worker`, the user's report counts the items stored before the update.
 
 
 def _parametrize_jobs(metafunc: pytest.Metafunc) -> None:
@@ -267,16 +283,17 @@ def test_background_jobs_turned_on_later(
     db = new_database(jobs_case.database, tmp_path)
     env: dict[str, str | None] = {"DATABASE_URL": db.url}
     uh.install_and_migrate(project, db.url)
+    secret_key = secrets.token_urlsafe(32)
+    server_env: dict[str, str | None] = {"SECRET_KEY": secret_key}
+    user = _make_user(project, {**env, "ENVIRONMENT": "production", **server_env}, admin=False)
     with (
-        harness.Server(
-            project, database_url=db.url, log_path=tmp_path / "before.log", migrate=False
-        ) as srv,
+        _server(project, db, tmp_path / "before.log", server_env) as srv,
         srv.client() as api,
     ):
+        signed_in = _token(api, *user)
         for quantity in (3, 40):
-            assert_json(
-                api.post("/api/items", json={"name": f"n{quantity}", "quantity": quantity}), 201
-            )
+            item = {"name": f"n{quantity}", "quantity": quantity}
+            assert_json(api.post("/api/items", json=item, headers=signed_in), 201)
     _clean(project)
 
     uh.update(project, vcs_ref="v1.0.0", data={"background_jobs": True})
@@ -288,17 +305,14 @@ def test_background_jobs_turned_on_later(
     redis = redis_server.RedisServer(tmp_path).start()
     worker: Worker | None = None
     try:
-        with harness.Server(
-            project,
-            database_url=db.url,
-            log_path=tmp_path / "after.log",
-            migrate=False,
-            env={"REDIS_URL": redis.url},
+        with _server(
+            project, db, tmp_path / "after.log", {"REDIS_URL": redis.url, **server_env}
         ) as srv:
             worker = Worker(project, srv.env, tmp_path / "worker.log")
             with srv.client() as api:
                 ready = assert_json(api.get("/ready"), 200)
                 assert ready["checks"] == {"database": "ok", "broker": "ok"}, ready
+                api.headers.update(_token(api, *user))
                 r = api.post("/api/reports")
                 assert_json(r, 202)
                 report = _wait_done(api, r.headers["location"])
@@ -307,3 +321,178 @@ def test_background_jobs_turned_on_later(
         if worker is not None:
             worker.stop()
         redis.stop()
+
+
+# --------------------------------------------------------------------------- users and tokens
+# A project made before the `needs_auth` question existed, migrated and holding items
+# (and, with an admin, an admin account of the separate admin table). `copier update
+# --defaults` leaves it open: not asked, `needs_auth: false`, no token needed, no users'
+# tables. `--data needs_auth=true`, `make install` and `make migrate` (revisions 0006 to
+# 0008; DRF: the users app) then turn auth on with its data kept: the items from before
+# have no owner, so a user does not see them and an admin sees and changes them; with an
+# admin, its old account signs in as an admin, to the API and to the admin UI.
+
+
+def _auth_cases(full: bool) -> list[Case]:
+    if full:
+        return [Case(fw, db, "before-auth") for fw in AVAILABLE for db in ("sqlite", "postgresql")]
+    sample = [Case("fastapi", "sqlite", "before-auth"), Case("flask", "postgresql", "before-auth")]
+    return [c for c in sample if c.framework in AVAILABLE]
+
+
+def _parametrize_auth(metafunc: pytest.Metafunc) -> None:
+    full = bool(metafunc.config.getoption("--full-matrix", default=False))
+    metafunc.parametrize(
+        "auth_case",
+        [
+            pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(f"later-auth-{c.id}"))
+            for c in _auth_cases(full)
+        ],
+    )
+
+
+def _user_tables(db: Database) -> list[str]:
+    """The tables of users and sign-ins (`users`, `login_attempts`; DRF's `users_*` app),
+    not Django's own `auth_user`, which every DRF project has."""
+    if db.kind == "sqlite":
+        with sqlite3.connect(db.sqlite_path or "", timeout=30) as con:
+            names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    else:
+        names = db.psql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        ).split()
+    return sorted(n for n in names if n in {"users", "login_attempts"} or n.startswith("users_"))
+
+
+def _anonymous(srv: harness.Server, **kwargs: Any) -> httpx.Client:
+    """A client of ``srv`` that sends no credentials of its own."""
+    return httpx.Client(base_url=srv.base_url, timeout=30.0, **kwargs)
+
+
+def _token(api: httpx.Client, username: str, password: str) -> dict[str, str]:
+    """The Authorization header of `username`, from the token endpoint (a form, as OAuth2
+    clients send it)."""
+    r = api.post("/api/auth/token", data={"username": username, "password": password})
+    body = assert_json(r, 200)
+    assert body["token_type"] == "bearer", body
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+def _make_user(project: Path, env: dict[str, str | None], *, admin: bool) -> tuple[str, str]:
+    """`make createuser` from the environment, as a script runs it; returns the name and
+    password."""
+    username = f"{'boss' if admin else 'user'}{secrets.randbelow(10**6)}"
+    password = secrets.token_urlsafe(16)
+    account: dict[str, str | None] = {"USERNAME": username, "PASSWORD": password}
+    if admin:
+        account["ADMIN"] = "true"
+    harness.make(project, "createuser", env={**env, **account}, timeout=120)
+    return username, password
+
+
+def test_auth_stays_off_on_update_and_turns_on_with_the_data_kept(
+    auth_case: Case, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if auth_case.database == "postgresql":
+        request.getfixturevalue("pg_cluster")
+    admin = auth_case.framework in ADMIN_CAPABLE
+    template = uh.template_snapshot(tmp_path / "t", (_before_question("needs_auth"), "v0.9.0"))
+    variant = Variant(
+        auth_case.framework, database=auth_case.database, needs_admin=admin, needs_auth=False
+    )
+    project = uh.generate(template, variant, tmp_path / "contract-api", vcs_ref="v0.9.0")
+    assert "needs_auth" not in yaml.safe_load((project / ".copier-answers.yml").read_text())
+    db = new_database(auth_case.database, tmp_path)
+    secret_key = secrets.token_urlsafe(32)
+    env: dict[str, str | None] = {
+        "DATABASE_URL": db.url,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": secret_key,
+    }
+    server_env: dict[str, str | None] = {"SECRET_KEY": secret_key}
+
+    uh.install_and_migrate(project, db.url)
+    old_admin: tuple[str, str] | None = None
+    if admin:
+        # The account of the separate admin table, made as that version's README says.
+        old_admin = f"admin{secrets.randbelow(10**6)}", secrets.token_urlsafe(16)
+        harness.make(
+            project,
+            "createadmin",
+            env={**env, "ADMIN_USERNAME": old_admin[0], "ADMIN_PASSWORD": old_admin[1]},
+            timeout=120,
+        )
+    names = [f"before-{n}-{secrets.token_hex(3)}" for n in (1, 2)]
+    with (
+        _server(project, db, tmp_path / "before.log", server_env) as srv,
+        srv.client() as api,
+    ):
+        ids = [
+            assert_json(api.post("/api/items", json={"name": n, "quantity": 3}), 201)["id"]
+            for n in names
+        ]
+    _clean(project)
+
+    # `copier update --defaults`: not asked, off, and the project stays open.
+    uh.update(project, vcs_ref="v1.0.0")
+    assert not uh.conflict_markers(project), uh.git(project, "status", "--porcelain")
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["needs_auth"] is False
+    assert not (project / "src" / variant.package_name / "security.py").exists()
+    uh.commit(project, "Update from the template")
+    harness.make(project, "install")
+    harness.make(project, "migrate", env=env)
+    assert _user_tables(db) == []
+    with (
+        _server(project, db, tmp_path / "open.log", server_env) as srv,
+        srv.client() as api,
+    ):
+        page = assert_json(api.get("/api/items"), 200)
+        assert sorted(item["name"] for item in page["items"]) == sorted(names), page
+        assert all("owner_id" not in item for item in page["items"]), page
+    if uh.git(project, "status", "--porcelain"):
+        uh.commit(project, "Lock dependencies")  # what `make install` wrote, if anything
+
+    # `--data needs_auth=true`, then `make install` and `make migrate`, as the CHANGELOG says.
+    uh.update(project, vcs_ref="v1.0.0", data={"needs_auth": True})
+    assert not uh.conflict_markers(project), uh.git(project, "status", "--porcelain")
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["needs_auth"] is True
+    uh.commit(project, "Turn users and tokens on")
+    harness.make(project, "install")
+    harness.make(project, "migrate", env=env)
+    assert _user_tables(db) != []
+
+    user = _make_user(project, env, admin=False)
+    boss = old_admin or _make_user(project, env, admin=True)
+    with _server(project, db, tmp_path / "after.log", server_env) as srv:
+        if old_admin:
+            # The old admin account signs in to the admin UI as before (Flask upgrades its
+            # werkzeug hash to Argon2id there), then to the API as an admin.
+            with _anonymous(srv, follow_redirects=False) as api:
+                _log_in(api, srv.base_url, *old_admin)
+        # A plain client: each request carries exactly the token the test gives it.
+        with _anonymous(srv) as api:
+            r = api.get("/api/items")
+            assert r.status_code == 401, describe(r)
+            assert r.headers.get("www-authenticate") == "Bearer", describe(r)
+
+            as_boss = _token(api, *boss)
+            me = assert_json(api.get("/api/users/me", headers=as_boss), 200)
+            assert me["username"] == boss[0] and me["is_admin"] is True, me
+            # The items from before are kept, have no owner, and an admin sees and changes them.
+            page = assert_json(api.get("/api/items", headers=as_boss), 200)
+            before = {item["id"]: item for item in page["items"]}
+            assert sorted(before) == sorted(ids), page
+            for item_id, name in zip(ids, names, strict=True):
+                assert before[item_id]["name"] == name, before[item_id]
+                assert before[item_id]["owner_id"] is None, before[item_id]
+            changed = api.patch(f"/api/items/{ids[0]}", json={"quantity": 7}, headers=as_boss)
+            assert assert_json(changed, 200)["quantity"] == 7
+
+            # A user sees none of them, and may use their names for items of its own.
+            as_user = _token(api, *user)
+            user_id = assert_json(api.get("/api/users/me", headers=as_user), 200)["id"]
+            assert assert_json(api.get("/api/items", headers=as_user), 200)["total"] == 0
+            r = api.get(f"/api/items/{ids[1]}", headers=as_user)
+            assert r.status_code == 404, describe(r)
+            mine = api.post("/api/items", json={"name": names[1], "quantity": 1}, headers=as_user)
+            assert assert_json(mine, 201)["owner_id"] == user_id

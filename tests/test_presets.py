@@ -30,7 +30,10 @@ OPTION_KEYS = (
     "needs_admin",
     "framework",
     "database",
+    "needs_auth",
+    "observability",
     "background_jobs",
+    "kubernetes",
 )
 # Files in which answers that do not change code (project_size) may show.
 TEXT_ONLY = {"README.md", ".copier-answers.yml"}
@@ -64,10 +67,11 @@ def choice_values(spec: dict[str, Any]) -> list[Any]:
 
 
 def variant_of(answers: dict[str, Any]) -> Variant:
-    """The option combination a preset chooses (defaults of copier.yml for the rest)."""
-    qs = questions()
-    options = {k: answers.get(k, qs[k].get("default")) for k in OPTION_KEYS}
-    if not options["use_orm"]:
+    """The option combination a preset chooses; what it leaves out takes the default of a
+    new project (``Variant``'s defaults are copier.yml's: a preset always names the
+    framework, and some defaults are Jinja that only Copier evaluates)."""
+    options = {k: answers[k] for k in OPTION_KEYS if k in answers}
+    if not options.get("use_orm", True):
         options["needs_admin"] = False
     return Variant(**options)
 

@@ -229,6 +229,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
     term.send(ENTER)
 
     term.answer("Database the app uses", DOWN + ENTER)  # PostgreSQL
+    term.answer("Users and bearer tokens", "n")
     term.answer("Observability: /metrics", "n")
     term.answer("Background jobs?", "y")
     # Asked only with PostgreSQL: several instances share one database.
@@ -251,6 +252,7 @@ def test_a_person_answers_the_questions(spawn_copier: Spawn) -> None:
         "needs_admin": False,
         "framework": "fastapi",
         "database": "postgresql",
+        "needs_auth": False,
         "observability": False,
         "background_jobs": True,
         "kubernetes": True,
@@ -291,6 +293,7 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     # The cursor starts on the default, so Enter picks it.
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
+    term.answer("Users and bearer tokens", ENTER)  # a new project: on
     term.answer("Observability: /metrics", ENTER)  # a new project: on
     term.answer("Background jobs?", ENTER)  # no
     term.expect("make dev")
@@ -299,6 +302,7 @@ def test_the_recommendation_follows_the_answers(spawn_copier: Spawn) -> None:
     assert term.finish() == 0, term.screen()
 
     answers = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert answers["needs_auth"] is True
     assert answers["observability"] is True
     assert answers["framework"] == default
     assert answers["use_orm"] is False
@@ -374,6 +378,7 @@ def test_update_recommends_no_framework_it_has_disabled(
     term.expect("» FastAPI - Django REST Framework (this is a fastapi project and an update")
     term.send(ENTER)
     term.answer("Database the app uses", ENTER)
+    term.answer("Users and bearer tokens", ENTER)
     term.answer("Observability: /metrics", ENTER)
     term.answer("Background jobs?", ENTER)
     assert term.finish() == 0, term.screen()

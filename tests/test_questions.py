@@ -47,6 +47,7 @@ ANSWER_KEYS = [
     "needs_admin",
     "framework",
     "database",
+    "needs_auth",
     "observability",
     "background_jobs",
     "kubernetes",
@@ -181,6 +182,7 @@ def test_no_tasks_and_no_jinja_extensions_so_copy_needs_no_trust(tmp_path: Path)
         "framework": "flask",
         "database": "sqlite",
         # A new project gets the options of docs/QUESTIONS.md "Part two" at their defaults.
+        "needs_auth": True,
         "observability": True,
         "background_jobs": False,
     }
@@ -221,6 +223,38 @@ def test_message_after_copy_lists_the_next_commands(
     assert positions == sorted(positions), message
     assert "http://127.0.0.1:8000/docs" in message
     assert "copier update" in message  # why the commit matters
+
+
+@pytest.mark.parametrize(
+    ("data", "first_account"),
+    [
+        ({}, "make createuser"),
+        ({"needs_admin": True}, "make createadmin"),
+        ({"needs_auth": False}, None),
+    ],
+    ids=["auth", "auth-admin", "open"],
+)
+def test_message_after_copy_creates_the_first_account(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, Any], first_account: str
+) -> None:
+    """With users, the first one comes before `make test` and `make dev` (an admin, with the
+    admin UI: it signs in to both); an open project creates none."""
+    copier.run_copy(
+        str(TEMPLATE_ROOT),
+        str(tmp_path / "project"),
+        data={"framework": "fastapi", **data},
+        defaults=True,
+        vcs_ref="HEAD",
+    )
+    captured = capsys.readouterr()
+    message = captured.out + captured.err
+    accounts = [c for c in ("make createuser", "make createadmin") if c in message]
+    if first_account is None:
+        assert accounts == [], message
+        return
+    assert accounts == [first_account], message
+    assert message.index("make migrate") < message.index(first_account), message
+    assert message.index(first_account) < message.index("make dev"), message
 
 
 RELATIVE_WARNING = (
@@ -732,6 +766,66 @@ def test_kubernetes_is_asked_with_postgresql_and_off_by_default(
     questionnaire: Path, tmp_path: Path, data: dict[str, Any], expected: bool
 ) -> None:
     assert ask(questionnaire, tmp_path, **data)["kubernetes"] is expected
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [({}, True), ({"needs_auth": False}, False), ({"needs_auth": True}, True)],
+)
+def test_needs_auth_is_on_for_a_new_project(
+    questionnaire: Path, tmp_path: Path, data: dict[str, Any], expected: bool
+) -> None:
+    assert ask(questionnaire, tmp_path, **data)["needs_auth"] is expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"needs_admin": True},
+        {"needs_async": True},
+        {"project_size": "large", "use_orm": False},
+        {"project_size": "prototype"},
+    ],
+    ids=["defaults", "admin", "async", "large-sql", "prototype"],
+)
+def test_needs_auth_changes_no_recommendation_and_rules_out_no_framework(
+    questionnaire: Path, tmp_path: Path, data: dict[str, Any]
+) -> None:
+    with_auth = ask(questionnaire, tmp_path / "on", needs_auth=True, **data)
+    without = ask(questionnaire, tmp_path / "off", needs_auth=False, **data)
+    for key in ("recommended_framework", "recommendation_reason", "framework"):
+        assert with_auth[key] == without[key], key
+
+
+def recopy_answers(questionnaire: Path, dst: Path, recorded: dict[str, Any]) -> dict[str, Any]:
+    """The answers of `copier recopy --defaults` (an update re-renders the same way) over a
+    project whose .copier-answers.yml holds `recorded`."""
+    dst.mkdir(parents=True)
+    (dst / ".copier-answers.yml").write_text(yaml.safe_dump(recorded))
+    worker = copier.run_copy(
+        str(questionnaire),
+        str(dst),
+        data={k: v for k, v in recorded.items() if not k.startswith("_")},
+        defaults=True,
+        overwrite=True,
+        pretend=True,
+        exclude=["*"],
+        quiet=True,
+    )
+    return {key: worker.answers.combined[key] for key in ANSWER_KEYS}
+
+
+def test_needs_auth_stays_off_for_a_project_from_before_the_question(
+    questionnaire: Path, tmp_path: Path
+) -> None:
+    """hooks/update.jinja: a project that recorded answers (with `_commit`) but not
+    `needs_auth` defaults to false, so `copier update --defaults` does not lock out its
+    API clients; one that recorded `needs_auth` keeps its answer."""
+    before = {"_commit": "v0.9.0", "_src_path": str(questionnaire), "framework": "flask"}
+    assert recopy_answers(questionnaire, tmp_path / "old", before)["needs_auth"] is False
+    recorded = {**before, "needs_auth": True}
+    assert recopy_answers(questionnaire, tmp_path / "new", recorded)["needs_auth"] is True
 
 
 def test_kubernetes_is_not_asked_with_sqlite(tmp_path: Path) -> None:

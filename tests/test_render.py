@@ -21,7 +21,7 @@ from matrix import AVAILABLE, Variant, all_variants, default_variant, sample_var
 PACKAGE = "contract_api"
 ANSWER_KEYS = (
     "project_name|project_slug|package_name|description|author_name|author_email|"
-    "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|"
+    "python_version|project_size|needs_async|use_orm|needs_admin|framework|database|needs_auth|"
     "observability|background_jobs|kubernetes|_copier_\\w+"
 )
 UNRENDERED = re.compile(r"\{[{%]-?\s*(?:(?:if|elif|not)\s+)*(?:" + ANSWER_KEYS + r")\b")
@@ -68,6 +68,9 @@ KUBERNETES = {
     )
 }
 REPORTS_MIGRATION = "migrations/versions/0005_create_reports.py"
+USERS_MIGRATION = "migrations/versions/0006_create_users.py"
+REPORT_OWNER_MIGRATION = "migrations/versions/0007_add_report_owner.py"
+MOVE_ADMINS_MIGRATION = "migrations/versions/0008_move_admin_users.py"
 
 
 def _package(*names: str) -> set[str]:
@@ -82,6 +85,52 @@ def observability_files(v: Variant) -> set[str]:
     view = "metrics_view.py" if v.framework == "drf" else "routes/metrics.py"
     files = _package("metrics.py", "telemetry.py", view)
     return files | {"tests/test_observability.py", "deploy/prometheus.yml"}
+
+
+# `make fuzz`'s settings: with a token, a wrong current password is an expected 400.
+FUZZ_SETTINGS = "tests/schemathesis.toml"
+
+
+def auth_files(v: Variant, routes: str, tests: set[str], extra: tuple[str, ...] = ()) -> set[str]:
+    """What `needs_auth` adds to an Alembic starter: passwords and tokens, the users'
+    queries, `make createuser`, the token and user routes (in `routes`, the starter's
+    folder of request handlers), the starter's own `extra` modules, its `tests`, and the
+    users' revisions: 0006 always, 0007 for the reports' owner, 0008 to move the admin
+    accounts."""
+    if not v.needs_auth:
+        return set()
+    files = _package(
+        "security.py",
+        "accounts.py",
+        "createuser.py",
+        f"{routes}/auth.py",
+        f"{routes}/users.py",
+        *extra,
+    )
+    files |= tests | {USERS_MIGRATION, FUZZ_SETTINGS}
+    if v.background_jobs:
+        files.add(REPORT_OWNER_MIGRATION)
+    if v.needs_admin:
+        files.add(MOVE_ADMINS_MIGRATION)
+    return files
+
+
+# The generated tests of users and tokens, per starter.
+AUTH_TESTS = {
+    "fastapi": {"tests/routes/test_auth.py", "tests/routes/test_users.py"},
+    "flask": {"tests/routes/test_auth.py", "tests/routes/test_users.py"},
+    "bottle": {
+        "tests/routes/test_auth.py",
+        "tests/routes/test_item_owners.py",
+        "tests/routes/test_users.py",
+        "tests/test_createuser.py",
+    },
+    "pyramid": {
+        "tests/views/test_auth.py",
+        "tests/views/test_users.py",
+        "tests/test_createuser.py",
+    },
+}
 
 
 def fastapi_files(v: Variant) -> set[str]:
@@ -125,7 +174,16 @@ def fastapi_files(v: Variant) -> set[str]:
     if v.background_jobs:
         files |= _package("worker.py", "routes/reports.py")
         files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
-    return files | observability_files(v)
+    return files | observability_files(v) | auth_files(v, "routes", AUTH_TESTS[v.framework])
+
+
+DRF_AUTH_TESTS = {
+    "tests/items/test_owners.py",
+    "tests/users/__init__.py",
+    "tests/users/test_auth.py",
+    "tests/users/test_createuser.py",
+    "tests/users/test_views.py",
+}
 
 
 def drf_files(v: Variant) -> set[str]:
@@ -169,12 +227,14 @@ def drf_files(v: Variant) -> set[str]:
         "tests/test_settings.py",
     }
     if v.needs_admin:
+        files |= _package("items/admin.py") | {"tests/items/test_admin.py"}
+    if v.needs_admin and not v.needs_auth:
+        # With users, `make createadmin` is the users' command with ADMIN=true.
         files |= _package(
-            "items/admin.py",
             "items/management/__init__.py",
             "items/management/commands/__init__.py",
             "items/management/commands/createadmin.py",
-        ) | {"tests/items/test_admin.py"}
+        )
     if v.background_jobs:
         files |= _package(
             "worker.py",
@@ -188,7 +248,39 @@ def drf_files(v: Variant) -> set[str]:
             "reports/urls.py",
             "reports/views.py",
         ) | {"tests/reports/__init__.py", "tests/reports/test_views.py"}
-    return files | observability_files(v)
+    return files | observability_files(v) | drf_auth_files(v)
+
+
+def drf_auth_files(v: Variant) -> set[str]:
+    """What `needs_auth` adds to DRF: a `users` app beside Django's `auth.User`, the
+    items' owner (and the reports', with jobs) as migrations of their apps."""
+    if not v.needs_auth:
+        return set()
+    files = _package(
+        "users/__init__.py",
+        "users/accounts.py",
+        "users/apps.py",
+        "users/authentication.py",
+        "users/backends.py",
+        "users/exceptions.py",
+        "users/models.py",
+        "users/schema.py",
+        "users/serializers.py",
+        "users/tokens.py",
+        "users/urls.py",
+        "users/validators.py",
+        "users/views.py",
+        "users/migrations/__init__.py",
+        "users/migrations/0001_initial.py",
+        "users/management/__init__.py",
+        "users/management/commands/__init__.py",
+        "users/management/commands/createuser.py",
+        "items/migrations/0003_item_owner.py",
+    )
+    files |= DRF_AUTH_TESTS | {FUZZ_SETTINGS}
+    if v.background_jobs:
+        files |= _package("reports/migrations/0002_report_owner.py")
+    return files
 
 
 def bottle_files(v: Variant) -> set[str]:
@@ -231,7 +323,7 @@ def bottle_files(v: Variant) -> set[str]:
     if v.background_jobs:
         files |= _package("worker.py", "routes/reports.py")
         files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
-    return files | observability_files(v)
+    return files | observability_files(v) | auth_files(v, "routes", AUTH_TESTS[v.framework])
 
 
 def flask_files(v: Variant) -> set[str]:
@@ -272,7 +364,11 @@ def flask_files(v: Variant) -> set[str]:
     if v.background_jobs:
         files |= _package("worker.py", "routes/reports.py")
         files |= {"tests/routes/test_reports.py", REPORTS_MIGRATION}
-    return files | observability_files(v)
+    return (
+        files
+        | observability_files(v)
+        | auth_files(v, "routes", AUTH_TESTS[v.framework], ("bearer.py",))
+    )
 
 
 def pyramid_files(v: Variant) -> set[str]:
@@ -316,7 +412,7 @@ def pyramid_files(v: Variant) -> set[str]:
     if v.background_jobs:
         files |= _package("worker.py", "views/reports.py")
         files |= {"tests/views/test_reports.py", REPORTS_MIGRATION}
-    return files
+    return files | auth_files(v, "views", AUTH_TESTS[v.framework], ("security_policy.py",))
 
 
 EXPECTED = {
@@ -332,11 +428,13 @@ def render_variants(full_matrix: bool) -> list[Variant]:
     """What the file-list and prose checks render.
 
     With ``--full-matrix``, every combination. Otherwise every combination of the
-    first questions (async, ORM, admin, database) with the part-two options at their
-    defaults, plus each framework's covering sample, which takes every part-two value
-    (unobserved, jobs, k8s) at least once; and one kubernetes variant with jobs, for
-    the worker's Deployment. The part-two options add files of their own without
-    changing the others, so their full product would only render the same files again.
+    first questions (async, ORM, admin, database), with and without ``needs_auth``
+    (its queries follow the data layer, and revision 0008 the admin), with the other
+    part-two options at their defaults; plus each framework's covering sample, which
+    takes every part-two value (open, unobserved, jobs, k8s) at least once; and one
+    kubernetes variant with jobs, for the worker's Deployment. The other part-two
+    options add files of their own without changing the others, so their full product
+    would only render the same files again.
     """
     if full_matrix:
         return [v for framework in AVAILABLE for v in all_variants(framework)]
@@ -403,6 +501,37 @@ def test_exact_file_list(variant: Variant, project: Path) -> None:
     assert Path(answers["_src_path"]).is_absolute()
     for key, value in variant.answers.items():
         assert answers[key] == value, key
+
+
+# --------------------------------------------------------------------------- needs_auth off
+# Without `needs_auth` a project renders as it did before the option existed: the
+# file list above has none of its files, and no file mentions users or tokens.
+AUTH_WORDS = re.compile(
+    r"PyJWT|\bjwt\b|simplejwt|\bBearer\b|owner_id|createuser|ACCESS_TOKEN_MINUTES|"
+    r"ALLOW_SIGNUP|/api/auth/|/api/users|login_attempts",
+    re.IGNORECASE,
+)
+
+
+def auth_mentions(project: Path) -> list[str]:
+    """`file: word` for every file of `project` that mentions users and tokens."""
+    found = []
+    for name in sorted(rendered_files(project)):
+        if name == ".copier-answers.yml":  # records `needs_auth: false` itself
+            continue
+        text = (project / name).read_bytes().decode("utf-8", errors="replace")
+        words = sorted({m.group(0) for m in AUTH_WORDS.finditer(text)})
+        if words:
+            found.append(f"{name}: {', '.join(words)}")
+    return found
+
+
+def test_an_open_project_has_nothing_of_users_and_tokens(variant: Variant, project: Path) -> None:
+    found = auth_mentions(project)
+    if variant.needs_auth:
+        assert found, "the scan finds nothing even where auth is on"
+    else:
+        assert found == [], "\n".join(found)
 
 
 # --------------------------------------------------------------------------- own words

@@ -158,6 +158,8 @@ def test_update_keeps_user_work_and_brings_the_template_change(
     recorded = answers(project)
     assert recorded["_commit"] == "v1.1.0"
     assert recorded["framework"] == framework
+    # Copied with users and tokens (a new project's default): the recorded answer wins.
+    assert recorded["needs_auth"] is True
     # Nothing else changed: only the template's change and the answers file are new.
     changed = uh.git(project, "status", "--porcelain", "--untracked-files=all").splitlines()
     assert sorted(line[3:] for line in changed) == sorted(

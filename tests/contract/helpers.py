@@ -21,12 +21,15 @@ import postgres
 # RFC 9110 reason phrases: the problem `title` of each status.
 TITLES = {
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -65,8 +68,33 @@ QUANTITY = "must be an integer between 0 and 1000000"
 LIMIT = "must be an integer between 1 and 100"
 OFFSET = "must be an integer between 0 and 2147483647"
 
+# needs_auth (docs/CONTRACT.md section 7): the `detail` of each refusal, the challenges,
+# and the field messages of the users' endpoints.
+UNAUTHENTICATED = "this request needs valid credentials"  # no Bearer token at all
+INVALID_TOKEN = "the access token is invalid or has expired"
+BAD_CREDENTIALS = "the username or password is incorrect"
+SIGN_IN_THROTTLED = "too many failed sign-ins for this username; retry later"
+SIGN_UP_CLOSED = "sign-up is closed; an administrator creates accounts (make createuser)"
+DUPLICATE_USERNAME = "a user with this username already exists"
+CURRENT_PASSWORD_INCORRECT = "the current password is incorrect"
+NOT_FORM_TYPE = (
+    "the request body must be form-encoded (Content-Type: application/x-www-form-urlencoded)"
+)
+CHALLENGE = "Bearer"
+INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'
+PASSWORD_LENGTH = "must be 12 to 128 characters"
+USERNAME_RULE = "must be 3 to 150 characters of letters, digits and _ . @ + -"
+WRONG_CURRENT_PASSWORD = "is not the current password"
+GRANT_TYPE = "must be password"
+LOGIN_FAILURE_LIMIT = 5  # failed sign-ins per username in the window, then 429
+LOGIN_WINDOW_SECONDS = 15 * 60
+USER_KEYS = {"id", "username", "is_admin", "created_at"}
+TOKEN_KEYS = {"access_token", "token_type", "expires_in"}
+
 
 ITEM_KEYS = {"id", "name", "description", "quantity", "created_at", "updated_at"}
+# With needs_auth an item also carries its read-only owner (last); `assert_item` takes either.
+OWNED_ITEM_KEYS = ITEM_KEYS | {"owner_id"}
 PAGE_KEYS = {"items", "total", "limit", "offset"}
 MAX_ID = 2147483647
 MAX_OFFSET = MAX_ID  # no item lies beyond the largest id
@@ -192,7 +220,12 @@ def parse_ts(value: str) -> datetime:
 def assert_item(body: Any, **expected: Any) -> dict[str, Any]:
     """An item object with exactly the contract's fields, well typed."""
     assert isinstance(body, dict), f"item must be an object: {body!r}"
-    assert set(body) == ITEM_KEYS, f"item fields must be {sorted(ITEM_KEYS)}: {body!r}"
+    keys = OWNED_ITEM_KEYS if "owner_id" in body else ITEM_KEYS
+    assert set(body) == keys, f"item fields must be {sorted(keys)}: {body!r}"
+    if "owner_id" in body:
+        owner = body["owner_id"]
+        assert owner is None or (type(owner) is int and owner >= 1), f"bad owner_id: {body!r}"
+        assert list(body)[-1] == "owner_id", f"owner_id must be the last member: {body!r}"
     assert type(body["id"]) is int and 1 <= body["id"] <= MAX_ID, f"bad id: {body!r}"
     assert isinstance(body["name"], str), f"bad name: {body!r}"
     assert body["description"] is None or isinstance(body["description"], str), body
@@ -231,32 +264,79 @@ class Database:
         assert self.sqlite_path is not None
         return sqlite3.connect(self.sqlite_path, timeout=30)
 
-    def items_table(self) -> str:
-        """The table holding items: the one with both a name and a quantity column."""
+    def _columns(self) -> dict[str, set[str]]:
+        """Every table of the database (the driver's own aside) and its columns."""
+        tables: dict[str, set[str]] = {}
         if self.kind == "sqlite":
             with self._sqlite() as con:
-                tables = [
-                    r[0]
-                    for r in con.execute(
-                        "SELECT name FROM sqlite_master WHERE type='table' "
-                        "AND name NOT LIKE 'sqlite_%'"
-                    )
-                ]
-                for t in tables:
-                    cols = {r[1] for r in con.execute(f'PRAGMA table_info("{t}")')}
-                    if {"name", "quantity"} <= cols:
-                        return t
-            raise AssertionError(f"no items table in {self.sqlite_path}: {tables}")
+                names = con.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+                )
+                for (table,) in names.fetchall():
+                    tables[table] = {r[1] for r in con.execute(f'PRAGMA table_info("{table}")')}
+            return tables
         out = self.psql(
-            "SELECT table_name FROM information_schema.columns WHERE table_schema='public' "
-            "AND column_name IN ('name','quantity') GROUP BY table_name HAVING count(*)=2"
-        ).split()
-        assert len(out) == 1, f"expected one items table, found {out}"
-        return out[0]
+            "SELECT table_name || ' ' || column_name FROM information_schema.columns "
+            "WHERE table_schema='public'"
+        )
+        for line in out.splitlines():
+            if line.strip():
+                table, column = line.split()
+                tables.setdefault(table, set()).add(column)
+        return tables
+
+    def items_table(self) -> str:
+        """The table holding items: the one with both a name and a quantity column."""
+        tables = self._columns()
+        found = [t for t, columns in tables.items() if {"name", "quantity"} <= columns]
+        assert len(found) == 1, f"expected one items table, found {found} in {sorted(tables)}"
+        return found[0]
 
     def psql(self, sql: str) -> str:
         assert self.pg_name is not None
         return postgres.cluster().psql(sql, dbname=self.pg_name)
+
+    # -- users (needs_auth), changed behind the API's back
+
+    @staticmethod
+    def users_table(framework: str) -> tuple[str, str]:
+        """The users table and its admin flag column (DRF: Django's own user model)."""
+        return ("auth_user", "is_staff") if framework == "drf" else ("users", "is_admin")
+
+    def _tables_with(self, columns: set[str]) -> list[tuple[str, str]]:
+        """(table, column) of every table with one of these columns."""
+        return [(t, c) for t, have in self._columns().items() for c in sorted(have & columns)]
+
+    def _run(self, statements: list[str]) -> None:
+        """SQL statements in one transaction (integers only are interpolated by callers)."""
+        if self.kind == "sqlite":
+            con = self._sqlite()
+            try:
+                with con:
+                    for sql in statements:
+                        con.execute(sql)
+            finally:
+                con.close()
+            return
+        self.psql("BEGIN; " + "; ".join(statements) + "; COMMIT;")
+
+    def delete_user(self, framework: str, user_id: int) -> None:
+        """Delete a user row directly, with the rows that refer to it (its items, reports,
+        Django's per-user rows), as an operator's SQL would."""
+        table, _ = self.users_table(framework)
+        user_id = int(user_id)
+        refs = [(t, c) for t, c in self._tables_with({"owner_id", "user_id"}) if t != table]
+        self._run(
+            [f'DELETE FROM "{t}" WHERE "{c}" = {user_id}' for t, c in refs]
+            + [f'DELETE FROM "{table}" WHERE id = {user_id}']
+        )
+
+    def set_user_active(self, framework: str, user_id: int, *, active: bool) -> None:
+        table, _ = self.users_table(framework)
+        value = "TRUE" if active else "FALSE"
+        if self.kind == "sqlite":
+            value = "1" if active else "0"
+        self._run([f'UPDATE "{table}" SET is_active = {value} WHERE id = {int(user_id)}'])
 
     def break_for_500(self, item_id: int) -> str:
         """Make the next read of items fail with a non-connection error; returns the path to GET.

@@ -1,6 +1,6 @@
 -- wrk script of the contract suite's load test (tests/contract/test_load.py).
 --
---   wrk -t2 -c64 -d30s --timeout 10s -s load_mix.lua http://127.0.0.1:PORT -- PREFIX [close]
+--   wrk -t2 -c64 -d30s --timeout 10s -s load_mix.lua http://127.0.0.1:PORT -- PREFIX [close|keep] [TOKEN]
 --
 -- With "close", every request says "Connection: close" and gets a connection of its own
 -- (test_instances.py: a load balancer may close a kept-alive client connection when an
@@ -40,6 +40,7 @@ local EXPECTED = { create = 201, list = 200, read = 200, patch = 200 }
 
 local prefix = "load"
 local close = false -- "Connection: close" on every request
+local token = nil -- with needs_auth: "Authorization: Bearer TOKEN" on every request
 local me = 0 -- this thread's number, 1..threads
 local seq = 0
 local created = 0 -- creates sent by this thread (the name counter)
@@ -63,6 +64,9 @@ end
 function init(args)
   prefix = args[1] or prefix
   close = args[2] == "close"
+  if args[3] and args[3] ~= "" then
+    token = args[3]
+  end
   me = tonumber(tid) or 0 -- the global thread:set() gave this thread
   math.randomseed(me * 7919 + os.time())
   for _, kind in ipairs(KINDS) do
@@ -74,6 +78,9 @@ local function headers_for(rid)
   local headers = { ["X-Request-ID"] = rid }
   if close then
     headers["Connection"] = "close"
+  end
+  if token then
+    headers["Authorization"] = "Bearer " .. token
   end
   return headers
 end

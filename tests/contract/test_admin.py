@@ -18,6 +18,7 @@ from contract.helpers import (
     BLANK,
     DETAILS,
     QUANTITY,
+    SIGN_IN_THROTTLED,
     Database,
     assert_json,
     assert_problem,
@@ -118,10 +119,22 @@ PASSWORD_HASHES = {
 }
 
 
+# With needs_auth the admin signs in the API's users, whose passwords the shared
+# security.py hashes (pwdlib's Argon2id) in every starter but DRF (Django's hasher).
+AUTH_PASSWORD_HASHES = {
+    "drf": PASSWORD_HASHES["drf"],
+    "other": PASSWORD_HASHES["fastapi"],
+}
+
+
 def _stored_password(variant: Variant, db: Database, username: str) -> list[str]:
     """What the database stores as the admin user's password (one value per matching row)."""
-    table, column = ("auth_user", "password") if variant.framework == "drf" else (
-        "admin_users", "password_hash")  # fmt: skip
+    if variant.framework == "drf":
+        table, column = "auth_user", "password"
+    elif variant.needs_auth:
+        table, column = "users", "password_hash"
+    else:
+        table, column = "admin_users", "password_hash"
     if db.kind == "sqlite":
         assert db.sqlite_path is not None
         with sqlite3.connect(db.sqlite_path, timeout=30) as con:
@@ -136,7 +149,11 @@ def _assert_password_hashed(variant: Variant, db: Database, username: str, passw
     assert len(stored) == 1, f"expected one admin user {username!r}, found {stored}"
     value = stored[0]
     assert password not in value, f"the admin password is stored in plain text: {value!r}"
-    pattern, min_cost = PASSWORD_HASHES[variant.framework]
+    if variant.needs_auth:
+        key = "drf" if variant.framework == "drf" else "other"
+        pattern, min_cost = AUTH_PASSWORD_HASHES[key]
+    else:
+        pattern, min_cost = PASSWORD_HASHES[variant.framework]
     m = pattern.fullmatch(value)
     assert m, f"{variant.framework}: not the standard hash format {pattern.pattern}: {value!r}"
     assert int(m["cost"]) >= min_cost, f"hash cost below {min_cost}: {value!r}"
@@ -144,23 +161,33 @@ def _assert_password_hashed(variant: Variant, db: Database, username: str, passw
         assert int(m["t"]) >= 2, f"Argon2 time cost below 2: {value!r}"
 
 
-def create_admin(project: Path, database_url: str, secret_key: str) -> tuple[str, str]:
+def create_admin_user(project: Path, database_url: str, secret_key: str) -> harness.User:
     """`make createadmin` as a person runs it in production, with a fresh username and
-    password; returns them."""
+    password. With needs_auth it creates a user with is_admin (USERNAME, PASSWORD);
+    without, an admin of the admin UI's own (ADMIN_USERNAME, ADMIN_PASSWORD)."""
     username, password = f"admin{secrets.randbelow(10**6)}", secrets.token_urlsafe(16)
-    harness.make(
-        project,
-        "createadmin",
-        env={
-            "ADMIN_USERNAME": username,
-            "ADMIN_PASSWORD": password,
-            "DATABASE_URL": database_url,
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": secret_key,
-        },
-        timeout=120,
+    env: dict[str, str | None] = {
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": secret_key,
+    }
+    if harness.has_auth(project):
+        env |= {"USERNAME": username, "PASSWORD": password}
+    else:
+        env |= {"ADMIN_USERNAME": username, "ADMIN_PASSWORD": password}
+    out = harness.make(project, "createadmin", env=env, timeout=120)
+    found = harness.CREATED.search(out)
+    user_id = int(found["id"]) if found else 0
+    assert user_id or not harness.has_auth(project), (
+        f"`make createadmin` did not print `created user {username} (id N)`:\n{out}"
     )
-    return username, password
+    return harness.User(username, password, user_id, is_admin=True)
+
+
+def create_admin(project: Path, database_url: str, secret_key: str) -> tuple[str, str]:
+    """`make createadmin` (create_admin_user); returns the username and password."""
+    user = create_admin_user(project, database_url, secret_key)
+    return user.username, user.password
 
 
 @only_admin
@@ -321,10 +348,13 @@ def test_admin_lands_on_items_and_saves_by_the_api_rules(
     never a database error, and nothing is stored."""
     db = databases()
     srv = start_server(database=db, name="admin-rules")
-    username, password = create_admin(project, db.url, srv.env["SECRET_KEY"])
+    admin = create_admin_user(project, db.url, srv.env["SECRET_KEY"])
+    username, password = admin.username, admin.password
     list_path, add_path = ITEM_PAGES[variant.framework]
     jar = _Jar()
-    with srv.client(follow_redirects=False) as api:
+    # With needs_auth, the API calls here are the admin's too: an admin sees every item.
+    auth = {"auth": srv.bearer(admin)} if variant.needs_auth else {}
+    with srv.client(follow_redirects=False, **auth) as api:
         page = _follow(api, jar, srv.base_url, _get(api, jar, "/admin/"))
         form = _login_form(page.text)
         assert form, "no login form behind /admin/" + describe(page)
@@ -355,3 +385,67 @@ def test_admin_lands_on_items_and_saves_by_the_api_rules(
 
         items = assert_json(api.get("/api/items"), 200)["items"]
         assert items == [taken], "the refused saves stored nothing"
+
+
+@harness.only_if(lambda v: v.needs_admin and v.needs_auth)
+def test_admin_logs_in_users_and_counts_wrong_logins(
+    variant: Variant, server: harness.Server
+) -> None:
+    """With needs_auth the admin signs in the API's users: an is_admin user gets in, one
+    without is_admin does not; wrong passwords at the admin's login count toward the
+    token endpoint's throttle (5 failures, then 429 for that username)."""
+    admin = server.user(f"admin{secrets.randbelow(10**6)}", admin=True)
+    plain = server.user(f"plain{secrets.randbelow(10**6)}")
+    with server.client(follow_redirects=False, authenticated=False) as api:
+        jar = _Jar()
+        page = _follow(api, jar, server.base_url, _get(api, jar, "/admin/"))
+        form = _login_form(page.text)
+        assert form, "no login form behind /admin/" + describe(page)
+        submit_login(api, jar, server.base_url, str(page.url), form, admin.username, admin.password)
+
+        # A user without is_admin: still the login form (or a refusal), never the admin.
+        jar = _Jar()
+        page = _follow(api, jar, server.base_url, _get(api, jar, "/admin/"))
+        _try_login(api, jar, server.base_url, str(page.url), _login_form(page.text),
+                   plain.username, plain.password)  # fmt: skip
+        after = _follow(api, jar, server.base_url, _get(api, jar, "/admin/"))
+        assert after.status_code != 200 or _login_form(after.text), (
+            "a user without is_admin got into the admin" + describe(after)
+        )
+
+        for attempt in range(5):
+            jar = _Jar()
+            page = _follow(api, jar, server.base_url, _get(api, jar, "/admin/"))
+            _try_login(api, jar, server.base_url, str(page.url), _login_form(page.text),
+                       admin.username, f"wrong-password-{attempt}")  # fmt: skip
+        r = api.post(
+            "/api/auth/token", data={"username": admin.username, "password": admin.password}
+        )
+        assert_problem(r, 429, detail=SIGN_IN_THROTTLED)
+
+
+def _try_login(
+    api: httpx.Client,
+    jar: _Jar,
+    base_url: str,
+    login_url: str,
+    form: dict[str, object] | None,
+    username: str,
+    password: str,
+) -> httpx.Response:
+    """Post the login form with these credentials; the response (redirects followed)."""
+    assert form, f"no login form at {login_url}"
+    inputs: dict[str, str] = dict(form["inputs"])  # type: ignore[call-overload]
+    types: dict[str, str] = form["types"]  # type: ignore[assignment]
+    user_field = next(
+        (n for n in ("username", "user", "login", "email") if n in inputs), None
+    ) or next(n for n, t in types.items() if t in {"text", "email"})
+    pass_field = next(n for n, t in types.items() if t == "password")
+    inputs[user_field], inputs[pass_field] = username, password
+    r = api.post(
+        urljoin(login_url, str(form["action"]) or login_url),
+        data=inputs,
+        headers={**jar.header(), "Referer": login_url, "Accept": "text/html"},
+    )
+    jar.absorb(r)
+    return _follow(api, jar, base_url, r)

@@ -19,7 +19,7 @@ from browser import Admin, SwaggerUI, Tab
 from matrix import PROJECT_ANSWERS, Variant
 
 from contract.helpers import BLANK, DETAILS, QUANTITY, assert_json, create, uniq
-from contract.test_admin import create_admin
+from contract.test_admin import create_admin_user
 
 DUPLICATE = DETAILS[409]
 
@@ -69,12 +69,32 @@ def test_docs_page_renders_offline(variant: Variant, tab: Tab, api: httpx.Client
     tab.assert_no_console_error()
 
 
+def _docs(tab: Tab, server: harness.Server) -> SwaggerUI:
+    """The docs page; with needs_auth, authorized as the default user (password flow)."""
+    ui = SwaggerUI(tab).open()
+    if server.auth:
+        user = server.user()
+        ui.authorize(user.username, user.password)
+    return ui
+
+
 @harness.once_per_framework
-def test_try_it_out_lists_the_items(variant: Variant, tab: Tab, api: httpx.Client) -> None:
-    """Try it out on GET /api/items shows the stored items (the last page: the one just made)."""
+def test_try_it_out_lists_the_items(
+    variant: Variant, tab: Tab, api: httpx.Client, server: harness.Server
+) -> None:
+    """Try it out on GET /api/items shows the stored items (the last page: the one just
+    made). With needs_auth: a 401 before Authorize, then Authorize with the password
+    flow, and the same Try it out shows 200."""
     item = create(api, name=uniq("browser"))
     total = _total(api)
-    operation = SwaggerUI(tab).open().operation("GET", "/api/items").try_it_out()
+    if server.auth:
+        operation = SwaggerUI(tab).open().operation("GET", "/api/items").try_it_out()
+        refused = operation.execute()
+        assert refused.status == 401, refused.body
+        # The browser logs the expected 401 as a failed resource load: not a page error.
+        tab.console_errors[:] = [e for e in tab.console_errors if "401" not in e]
+        tab.goto("/docs")  # a fresh page: Swagger UI keeps the last response shown
+    operation = _docs(tab, server).operation("GET", "/api/items").try_it_out()
     operation.set_parameter("offset", str(total - 1))
     shown = operation.execute()
     assert shown.status == 200, shown.body
@@ -87,10 +107,10 @@ def test_try_it_out_lists_the_items(variant: Variant, tab: Tab, api: httpx.Clien
 
 @harness.once_per_framework
 def test_try_it_out_creates_the_proposed_example(
-    variant: Variant, tab: Tab, api: httpx.Client
+    variant: Variant, tab: Tab, api: httpx.Client, server: harness.Server
 ) -> None:
     """Try it out on POST /api/items, with the body the page proposes, untouched: 201."""
-    operation = SwaggerUI(tab).open().operation("POST", "/api/items").try_it_out()
+    operation = _docs(tab, server).operation("POST", "/api/items").try_it_out()
     proposed = json.loads(operation.body())
     # The example's name may be taken by an earlier run of the suite on this server.
     for item in _items_from(api, 0):
@@ -117,8 +137,14 @@ def test_admin_saves_valid_items_and_shows_field_errors(
     api: httpx.Client,
 ) -> None:
     """Log in, add a valid item; an invalid one and a duplicate show field errors on the
-    page, and over HTTP only the valid item was stored."""
-    username, password = create_admin(project, main_db.url, server.env["SECRET_KEY"])
+    page, and over HTTP only the valid item was stored. With needs_auth the admin is a
+    user with is_admin (`make createadmin`), after Authorize on /docs in the same browser;
+    the API calls are that admin's (who sees every item)."""
+    admin = create_admin_user(project, main_db.url, server.env["SECRET_KEY"])
+    username, password = admin.username, admin.password
+    if server.auth:
+        SwaggerUI(tab).open().authorize(username, password)
+        api = server.client(auth=server.bearer(admin))
     before = _total(api)
     admin = Admin(tab, variant.framework)
     admin.log_in(username, password)

@@ -4,7 +4,8 @@ openapi-python-client generates a client from the served /openapi.json (title an
 pinned, as they name the package and its metadata). Every starter must give the same
 package, byte for byte, for the same options: the first variant with those options to
 generate one in a run leaves it as the reference, every other compares its own with it.
-Only ``background_jobs`` adds operations (the reports) to the document. Then that client runs create,
+Only ``background_jobs`` (the reports) and ``needs_auth`` (the users, and security) change
+the document. Then that client runs create,
 list, get, replace, patch, delete, a 404 and a 422 against the variant's server.
 
 Generating takes a few seconds, so this runs on each framework's default variant; with
@@ -93,7 +94,10 @@ def reference_client(
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent
-    reference = root / f"client-reference-{'jobs' if variant.background_jobs else 'items'}"
+    document = "jobs" if variant.background_jobs else "items"
+    if variant.needs_auth:
+        document += "-auth"
+    reference = root / f"client-reference-{document}"
     if not reference.exists():
         staging = root / f"client-reference-{uuid.uuid4().hex}"
         shutil.copytree(package, staging / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
@@ -144,15 +148,22 @@ def test_generated_client_is_the_same_and_works(
         f"in {changed}"
     )
 
-    _exercise(importlib.import_module(PACKAGE), server.base_url)
+    token = server.token() if server.auth else None
+    _exercise(importlib.import_module(PACKAGE), server.base_url, token)
 
 
-def _exercise(package: ModuleType, base_url: str) -> None:
-    """create, list, get, replace, patch, delete, a 404 and a 422, through the client."""
+def _exercise(package: ModuleType, base_url: str, token: str | None) -> None:
+    """create, list, get, replace, patch, delete, a 404 and a 422, through the client
+    (with needs_auth, its AuthenticatedClient with the default user's token)."""
     items = importlib.import_module(f"{PACKAGE}.api.items")
     ops = {name: importlib.import_module(f"{items.__name__}.{name}") for name in OPERATIONS}
     models = importlib.import_module(f"{PACKAGE}.models")
-    client = package.Client(base_url=base_url, raise_on_unexpected_status=True)
+    if token is None:
+        client = package.Client(base_url=base_url, raise_on_unexpected_status=True)
+    else:
+        client = package.AuthenticatedClient(
+            base_url=base_url, token=token, raise_on_unexpected_status=True
+        )
     name = f"client-{uuid.uuid4().hex[:12]}"
 
     created = ops["create_item"].sync_detailed(

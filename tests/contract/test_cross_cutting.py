@@ -285,12 +285,13 @@ def test_sigterm_lets_the_request_in_flight_finish(
     start_server: Callable[..., harness.Server],
 ) -> None:
     srv = start_server(name="sigterm")
+    auth = "".join(f"{k}: {v}\r\n" for k, v in srv.auth_headers().items())
     name = uniq("inflight")
     body = json.dumps({"name": name, "quantity": 3}).encode()
     head = (
         f"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
+        f"{auth}Connection: close\r\n\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
         sock.sendall(head + body[:10])
@@ -340,11 +341,12 @@ def test_200_concurrent_creates(api: httpx.Client, server: harness.Server) -> No
     before = assert_json(api.get("/api/items"), 200)["total"]
     prefix = uniq("burst")
     names = [f"{prefix}-{i}" for i in range(200)]
+    headers = server.auth_headers()
 
     async def burst() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
         async with httpx.AsyncClient(
-            base_url=server.base_url, limits=limits, timeout=120
+            base_url=server.base_url, limits=limits, timeout=120, headers=headers
         ) as client:
             return await asyncio.gather(
                 *(client.post("/api/items", json={"name": n, "quantity": 1}) for n in names)

@@ -78,13 +78,16 @@ _clients = threading.local()
 def request(
     srv: harness.Server, method: str, path: str, **kwargs: Any
 ) -> tuple[httpx.Response, float]:
-    """One request on a new connection (so that requests spread over the workers);
-    returns the response and how long it took. No answer at all fails the test."""
+    """One request on a new connection (so that requests spread over the workers), as
+    the default user with needs_auth; returns the response and how long it took. No
+    answer at all fails the test."""
     client = getattr(_clients, "client", None)
     if client is None:
         # One client per thread, keeping no connection open between requests.
         limits = httpx.Limits(max_keepalive_connections=0)
         client = _clients.client = httpx.Client(timeout=ANSWER_BOUND + 30, limits=limits)
+    if srv.auth:
+        kwargs.setdefault("auth", srv.bearer())
     started = time.monotonic()
     try:
         r = client.request(method, srv.base_url + path, **kwargs)

@@ -106,6 +106,8 @@ def test_migrations_pending(
             assert_problem(r, 503, detail=MIGRATIONS_PENDING)
 
         harness.make(project, "migrate", env=srv.env, timeout=300)
+        if srv.auth:
+            srv.user()  # now that there is a users table: the API's requests are its
         # Each worker checks again until it has seen the schema up to date: ask a few times.
         for _ in range(4):
             assert sans_broker(assert_json(api.get("/ready"), 200)) == {

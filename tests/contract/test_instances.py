@@ -245,13 +245,14 @@ def instances(
             lb.stop()
 
 
-def _start_wrk(base_url: str, prefix: str) -> subprocess.Popen[str]:
+def _start_wrk(base_url: str, prefix: str, token: str) -> subprocess.Popen[str]:
     wrk = shutil.which("wrk")
     assert wrk, "wrk is not installed (Debian: apt-get install wrk; .ci/run installs it)"
     return subprocess.Popen(
         [
             wrk, "-t2", f"-c{CONNECTIONS}", f"-d{MAX_SECONDS}s", "--timeout",
             f"{WRK_TIMEOUT_SECONDS}s", "-s", str(LOAD_SCRIPT), base_url, "--", prefix, "close",
+            token,
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -295,7 +296,8 @@ def test_two_instances_behind_a_load_balancer_survive_a_restart_and_a_kill(
     killed_at = b_back_at = 0.0  # time.time(), to compare with HAProxy's log
     problems: list[str] = []
     start = time.monotonic()
-    wrk = _start_wrk(lb.base_url, prefix)
+    # Both instances share the database and SECRET_KEY: one token is good on either.
+    wrk = _start_wrk(lb.base_url, prefix, a.token() if a.auth else "")
     try:
         # 1. Rolling restart of a: out of the rotation, drained, SIGTERM, back.
         _sleep_until(start + RESTART_AT)

@@ -8,7 +8,8 @@ here), a fresh database, ``make serve`` and ``make worker``, as a user runs them
 - Redis stopped: POST is a 503 problem that leaves no pending row, /ready is 503;
   Redis back: both recover, and the same worker runs the next job, none restarted;
 - a worker SIGKILLed in the middle of a job (held by a database lock the test takes):
-  the report stays pending, the next worker runs the job again and it ends done once.
+  the report stays pending, the next worker runs the job again and it ends done once;
+- with needs_auth, a report counts its requester's items, and is a 404 to another user.
 
 Without background jobs, /api/reports is an unknown path and /ready has no broker.
 """
@@ -21,6 +22,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,3 +329,35 @@ def test_a_job_survives_its_worker_being_killed(variant: Variant, stack: Stack) 
         ]
         assert len(succeeded) == 1, f"the job ran to its end {len(succeeded)} times"
         assert rescuer.proc.poll() is None
+
+
+@harness.only_if(lambda v: v.background_jobs and v.needs_auth)
+def test_a_report_counts_only_its_requesters_items(variant: Variant, stack: Stack) -> None:
+    """needs_auth: each report's figures are its requester's items (an admin's: every
+    item); another user's report is a 404 (its existence not revealed)."""
+    srv = stack.server
+    suffix = uuid.uuid4().hex[:8]
+    alice, bob = srv.user(f"alice{suffix}"), srv.user(f"bob{suffix}")
+    admin = srv.user(f"admin{suffix}", admin=True)
+    with (
+        srv.client(auth=srv.bearer(alice)) as a,
+        srv.client(auth=srv.bearer(bob)) as b,
+        srv.client(auth=srv.bearer(admin)) as root,
+    ):
+        for quantity in (3, 40):
+            create(a, quantity=quantity)
+        create(b, quantity=500)
+        _, my_location = _ask(a)
+        _, their_location = _ask(b)
+        _, all_location = _ask(root)
+        assert _wait_done(a, my_location)["result"] == {"item_count": 2, "total_quantity": 43}
+        assert _wait_done(b, their_location)["result"] == {"item_count": 1, "total_quantity": 500}
+        assert _wait_done(root, all_location)["result"] == _figures(root)
+        assert_problem(a.get(their_location), 404)
+        assert_problem(b.get(my_location), 404)
+        assert_json(root.get(my_location), 200)
+    with srv.client(authenticated=False) as anon:
+        r = anon.get(my_location)
+        assert r.status_code == 401, describe(r)
+        r = anon.post("/api/reports")
+        assert r.status_code == 401, describe(r)

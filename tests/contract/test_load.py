@@ -144,7 +144,9 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def run_wrk(base_url: str, prefix: str, seconds: int, connections: int) -> LoadReport:
+def run_wrk(
+    base_url: str, prefix: str, seconds: int, connections: int, token: str = ""
+) -> LoadReport:
     wrk = shutil.which("wrk")
     assert wrk, "wrk is not installed (Debian: apt-get install wrk; .ci/run installs it)"
     threads = min(2, connections)
@@ -160,6 +162,8 @@ def run_wrk(base_url: str, prefix: str, seconds: int, connections: int) -> LoadR
         base_url,
         "--",
         prefix,
+        "keep",
+        token,
     ]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120, check=False)
     match = re.search(r"^LOAD_JSON (\{.*\})$", proc.stdout, re.MULTILINE)
@@ -205,7 +209,8 @@ def test_mixed_load_loses_nothing(variant: Variant, load_server: LoadServer) -> 
     with srv.client() as api:
         before = assert_json(api.get("/api/items", params={"limit": 1}), 200)["total"]
     prefix = f"load-{uuid.uuid4().hex[:8]}"
-    report = run_wrk(srv.base_url, prefix, load_seconds(variant), LOAD_CONNECTIONS)
+    token = srv.token() if srv.auth else ""
+    report = run_wrk(srv.base_url, prefix, load_seconds(variant), LOAD_CONNECTIONS, token)
     print(f"\n{variant.id}: {report.describe()}")
 
     def what() -> str:
@@ -329,9 +334,10 @@ def _parse_response(raw: bytes) -> tuple[int, bytes] | None:
     return int(m.group(1)), rest  # no length: the body ends at EOF
 
 
-def _create(port: int, name: str, run: ShutdownRun, *, held: bool) -> Attempt:
+def _create(port: int, name: str, run: ShutdownRun, *, held: bool, auth: str = "") -> Attempt:
     """POST one item over a raw connection (Connection: close) and read to EOF.
 
+    ``auth``: extra header lines (the bearer token with needs_auth).
     ``held``: send the headers and the start of the body, then wait for
     ``run.release`` before sending the rest: the request is in flight meanwhile.
     """
@@ -340,7 +346,7 @@ def _create(port: int, name: str, run: ShutdownRun, *, held: bool) -> Attempt:
     head = (
         f"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"X-Request-ID: {name}\r\nConnection: close\r\n\r\n"
+        f"X-Request-ID: {name}\r\n{auth}Connection: close\r\n\r\n"
     ).encode()
     try:
         sock = socket.create_connection(("127.0.0.1", port), timeout=60)
@@ -377,13 +383,13 @@ def _create(port: int, name: str, run: ShutdownRun, *, held: bool) -> Attempt:
     return attempt
 
 
-def _client(port: int, prefix: str, index: int, run: ShutdownRun) -> None:
+def _client(port: int, prefix: str, index: int, run: ShutdownRun, auth: str) -> None:
     """Creates in a loop until ``run.hold``; then one held create."""
     n = 0
     while not run.hold.is_set():
         n += 1
-        run.add(_create(port, f"{prefix}-c{index}-{n}", run, held=False))
-    run.add(_create(port, f"{prefix}-c{index}-held", run, held=True))
+        run.add(_create(port, f"{prefix}-c{index}-{n}", run, held=False, auth=auth))
+    run.add(_create(port, f"{prefix}-c{index}-held", run, held=True, auth=auth))
 
 
 def _committed_names(db: Database, prefix: str) -> list[str]:
@@ -410,8 +416,9 @@ def test_sigterm_under_concurrent_requests(variant: Variant, load_server: LoadSe
     srv, db = load_server.server, load_server.database
     prefix = f"stop-{uuid.uuid4().hex[:8]}"
     run = ShutdownRun()
+    auth = "".join(f"{k}: {v}\r\n" for k, v in srv.auth_headers().items())
     clients = [
-        threading.Thread(target=_client, args=(srv.port, prefix, i, run), daemon=True)
+        threading.Thread(target=_client, args=(srv.port, prefix, i, run, auth), daemon=True)
         for i in range(SHUTDOWN_CLIENTS)
     ]
     for t in clients:

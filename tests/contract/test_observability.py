@@ -189,7 +189,9 @@ def _scrape(api: httpx.Client) -> str:
     return r.text
 
 
-def _traffic(base_url: str, item_ids: list[int]) -> tuple[Counter[Labels], list[str]]:
+def _traffic(
+    base_url: str, item_ids: list[int], auth: dict[str, str]
+) -> tuple[Counter[Labels], list[str]]:
     """A known mix of requests, each on its own connection, four at a time."""
     missing = max(item_ids) + 100_000
     plan: list[tuple[str, str, Any, Labels]] = []
@@ -204,7 +206,8 @@ def _traffic(base_url: str, item_ids: list[int]) -> tuple[Counter[Labels], list[
 
     def send(step: tuple[str, str, Any, Labels]) -> None:
         method, path, body, labels = step
-        with httpx.Client(base_url=base_url, timeout=30, headers={"Connection": "close"}) as c:
+        headers = {"Connection": "close", **auth}
+        with httpx.Client(base_url=base_url, timeout=30, headers=headers) as c:
             r = c.request(method, path, json=body)
         assert str(r.status_code) == labels[2], f"{method} {path}" + describe(r)
 
@@ -295,7 +298,7 @@ def test_metrics_add_up_over_the_workers(
             paths: list[str] = []
             # Until both workers have answered (each writes its own file), send the mix again.
             for _ in range(5):
-                sent, sent_paths = _traffic(srv.base_url, ids)
+                sent, sent_paths = _traffic(srv.base_url, ids, srv.auth_headers())
                 expected += sent
                 paths += sent_paths
                 if len(list(multiproc_dir.glob("counter_*.db"))) >= 2:
@@ -420,7 +423,9 @@ def test_traces_and_error_reports(
             # An unhandled exception: one Sentry event, tagged with the request id.
             path = db.break_for_500(item["id"])
             rid_500 = uniq("rid-sentry")
-            secrets = ("cookie-value-never-sent", "token-value-never-sent")
+            # With needs_auth the token must be the user's own to get that far.
+            token = srv.token() if srv.auth else "token-value-never-sent"
+            secrets = ("cookie-value-never-sent", token)
             r = api.get(
                 path,
                 headers={

@@ -13,10 +13,17 @@ from matrix import Variant
 from openapi_spec_validator import validate
 
 from contract.helpers import (
+    BAD_CREDENTIALS,
     DETAILS,
+    DUPLICATE_USERNAME,
+    INVALID_TOKEN,
     MAX_ID,
     MAX_OFFSET,
+    NOT_FORM_TYPE,
+    SIGN_IN_THROTTLED,
+    SIGN_UP_CLOSED,
     TITLES,
+    UNAUTHENTICATED,
     assert_json,
     describe,
     media_type,
@@ -210,6 +217,19 @@ REPORT_OPERATION_IDS = {
     ("get", "/api/reports/{}"): "get_report",
 }
 REPORT_SCHEMAS = {"ReportAccepted", "ReportOut", "ReportResult"}
+# What needs_auth adds (docs/CONTRACT.md section 7).
+AUTH_OPERATION_IDS = {
+    ("post", "/api/auth/token"): "create_token",
+    ("post", "/api/users"): "create_user",
+    ("get", "/api/users/me"): "get_current_user",
+    ("post", "/api/users/me/password"): "change_password",
+}
+# The token form's schema is inline in its request body (test_auth.py checks its fields).
+AUTH_SCHEMAS = {"Token", "UserCreate", "UserOut", "PasswordChange"}
+AUTH_REQUEST_SCHEMAS = {
+    ("post", "/api/users"): "UserCreate",
+    ("post", "/api/users/me/password"): "PasswordChange",
+}
 REQUEST_SCHEMAS = {"post": "ItemCreate", "put": "ItemReplace", "patch": "ItemPatch"}
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -238,8 +258,11 @@ def test_openapi_names_operations_and_schemas_alike(api: httpx.Client, variant: 
     operations = _operations(spec)
     ids = {key: op.get("operationId") for key, op in operations.items()}
     expected_ids = OPERATION_IDS | (REPORT_OPERATION_IDS if variant.background_jobs else {})
-    assert ids == expected_ids, ids
     expected_schemas = SCHEMAS | (REPORT_SCHEMAS if variant.background_jobs else set())
+    if variant.needs_auth:
+        expected_ids |= AUTH_OPERATION_IDS
+        expected_schemas |= AUTH_SCHEMAS
+    assert ids == expected_ids, ids
     schemas = spec["components"]["schemas"]
     assert set(schemas) == expected_schemas, sorted(schemas)
     for (method, path), op in operations.items():
@@ -249,9 +272,12 @@ def test_openapi_names_operations_and_schemas_alike(api: httpx.Client, variant: 
         for parameter in (_resolve(spec, p) for p in op.get("parameters", [])):
             assert parameter.get("description"), f"{where}: {parameter['name']} undescribed"
         body = op.get("requestBody")
-        if body is not None:
+        if body is not None and path == "/api/auth/token":
+            assert set(body["content"]) == {"application/x-www-form-urlencoded"}, body
+        elif body is not None:
+            name = AUTH_REQUEST_SCHEMAS.get((method, path), REQUEST_SCHEMAS[method])
             schema = body["content"]["application/json"]["schema"]
-            assert schema == {"$ref": f"#/components/schemas/{REQUEST_SCHEMAS[method]}"}, schema
+            assert schema == {"$ref": f"#/components/schemas/{name}"}, schema
 
 
 def test_openapi_documents_problems_everywhere(api: httpx.Client) -> None:
@@ -287,8 +313,24 @@ def test_openapi_documents_problems_everywhere(api: httpx.Client) -> None:
             validator.validate(example)
             assert example["status"] == status, f"{where} {code}: {example}"
             assert example["title"] == TITLES[status], f"{where} {code}: {example}"
-            if status in DETAILS:
-                assert example["detail"] == DETAILS[status], f"{where} {code}: {example}"
+            expected = _expected_details(path, status)
+            if expected:
+                assert example["detail"] in expected, f"{where} {code}: {example}"
+
+
+def _expected_details(path: str, status: int) -> set[str]:
+    """The details a problem example of this path and status may show (empty: any)."""
+    if path == "/api/auth/token":
+        token = {401: {BAD_CREDENTIALS}, 415: {NOT_FORM_TYPE}, 429: {SIGN_IN_THROTTLED}}
+        return token.get(status, set())
+    if path.startswith("/api/users"):
+        users = {401: {UNAUTHENTICATED, INVALID_TOKEN}, 403: {SIGN_UP_CLOSED},
+                 409: {DUPLICATE_USERNAME}}  # fmt: skip
+        if status in users:
+            return users[status]
+    if status == 401:
+        return {UNAUTHENTICATED, INVALID_TOKEN}
+    return {DETAILS[status]} if status in DETAILS else set()
 
 
 def test_openapi_shapes(api: httpx.Client, variant: Variant) -> None:
@@ -296,6 +338,7 @@ def test_openapi_shapes(api: httpx.Client, variant: Variant) -> None:
     spec = _spec(api)
     schemas = spec["components"]["schemas"]
     item = schemas["ItemOut"]
+    owner = ["owner_id"] if variant.needs_auth else []
     assert list(item["properties"]) == [
         "id",
         "name",
@@ -303,7 +346,13 @@ def test_openapi_shapes(api: httpx.Client, variant: Variant) -> None:
         "quantity",
         "created_at",
         "updated_at",
+        *owner,
     ], item
+    if variant.needs_auth:
+        owner_id = item["properties"]["owner_id"]
+        assert owner_id.get("readOnly") is True, f"owner_id must be readOnly: {owner_id}"
+        owner_schema = _validator(spec, owner_id)
+        assert owner_schema.is_valid(None) and owner_schema.is_valid(3), owner_id
     assert set(item["required"]) == set(item["properties"]), item
     for stamp in ("created_at", "updated_at"):
         assert item["properties"][stamp].get("format") == "date-time", item["properties"][stamp]

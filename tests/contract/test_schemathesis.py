@@ -8,7 +8,8 @@ and the item schemas). The run's NDJSON report is read back to prove that each p
 ran, that negative cases were sent, and that stateful scenarios chained requests
 (a POST's item then read, replaced, patched or deleted), not merely that the CLI
 exited 0. Deliberate differences between the contract and JSON Schema are in
-``st_hooks.py``.
+``st_hooks.py``; what generated data cannot satisfy (a user's current password), in
+``schemathesis.toml``. With needs_auth every request carries the default user's token.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MAX_EXAMPLES = int(os.environ.get("CONTRACT_SCHEMATHESIS_EXAMPLES", "40"))
 SEED = os.environ.get("CONTRACT_SCHEMATHESIS_SEED", "20261123")
 TIMEOUT = 300
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 ITEM_OPERATIONS = {f"{m} /api/items/{{item_id}}" for m in ("GET", "PUT", "PATCH", "DELETE")}
 # What a run must at least show. With 40 examples and this seed the five starters give
 # 220-240 negative cases and 11-25 chained scenarios; the margins allow for the frameworks.
@@ -42,6 +44,8 @@ def test_schemathesis_finds_nothing(server: harness.Server, tmp_path: Path) -> N
     reports = tmp_path / "report"
     args = [
         str(st),
+        "--config-file",
+        str(CONFIG),
         "run",
         f"{server.base_url}/openapi.json",
         "--checks",
@@ -68,6 +72,10 @@ def test_schemathesis_finds_nothing(server: harness.Server, tmp_path: Path) -> N
         "--report-dir",
         str(reports),
     ]
+    if server.auth:
+        # Every request as the default user; Schemathesis also checks (ignored_auth) that
+        # the protected operations refuse a request without it.
+        args += ["--header", f"Authorization: Bearer {server.token()}"]
     env = {"SCHEMATHESIS_HOOKS": "st_hooks", "PYTHONPATH": str(Path(__file__).parent)}
     proc = harness.run(args, cwd=tmp_path, env=env, timeout=TIMEOUT)
     assert proc.returncode == 0, (
