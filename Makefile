@@ -27,7 +27,7 @@ lint: $(UV) ## lint the template's own Python (tests, bench, and hooks/docs when
 	$(UV) run ruff check $(LINT_PATHS)
 	$(UV) run ruff format --check $(LINT_PATHS)
 
-bench: $(UV) ## benchmarks of the template and the starters (about 25 minutes; needs wrk and PostgreSQL); BENCH_ARGS=--quick
+bench: $(UV) ## benchmarks of the template and the starters (about 45 minutes; needs wrk and PostgreSQL); BENCH_ARGS=--quick
 	$(UV) run --with matplotlib python bench/run.py $(BENCH_ARGS)
 
 # The tag `copier copy --vcs-ref vX.Y.Z` and `copier update` read: annotated,

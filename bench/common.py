@@ -43,8 +43,12 @@ LIST = f"/api/items?limit={ITEMS}"
 
 # What each database's round measures, in order: (server role, path, label). "floor" and
 # "bare" are the baselines (bench/apps) under the starter's own server command line;
-# "starter" is the framework's default variant; "unobserved" the same without
-# observability, to show what metrics and tracing cost per request.
+# "starter" is the framework's default variant without users and tokens (as the starters
+# were before `needs_auth`, so that the rows stay comparable across runs), metrics on and
+# traces off (no OTLP endpoint); "traced" the same project exporting every request's spans
+# to a local OTLP sink; "unobserved" the same options without observability: together they
+# show what metrics and tracing cost per request. "auth" is the default variant (users and
+# tokens on), its list requested with a bearer token, to show what authentication costs.
 TARGETS = {
     "sqlite": (
         ("floor", "/health", "framework-free floor"),
@@ -54,6 +58,9 @@ TARGETS = {
         ("starter", LIST, f"starter {LIST}"),
         ("unobserved", "/health", "starter without observability /health"),
         ("unobserved", LIST, f"starter without observability {LIST}"),
+        ("traced", "/health", "starter exporting traces /health"),
+        ("traced", LIST, f"starter exporting traces {LIST}"),
+        ("auth", LIST, f"starter with users and tokens {LIST}"),
     ),
     "postgresql": (
         ("floor", LIST, f"framework-free floor {LIST}"),
@@ -62,6 +69,9 @@ TARGETS = {
     ),
 }
 DATABASE_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+# The roles whose project has users and tokens: a database of their own (their schema has
+# the users' tables), a user made with `make createuser`, and wrk sends its token.
+SIGNED_IN = frozenset({"auth"})
 
 
 def log(message: str) -> None:

@@ -100,7 +100,9 @@ def served_rows(
     labels = target_labels(database)
     warning = " ⚠️" if x.get("floor_body_difference") else ""
     for role, path, label in TARGETS[database]:
-        s = x["median"][label]
+        s = x["median"].get(label)
+        if s is None:  # a results file from before this target was measured
+            continue
         floor = x["median"].get(labels.get(("floor", path), ""))
         vs = s["rps"] / bare["rps"]
         vs_floor = f"{s['rps'] / floor['rps']:.0%}" if floor else "–"
@@ -224,21 +226,58 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         "#### What metrics and tracing cost (CPU per request, SQLite)",
         "",
-        "| framework | path | with observability | without | difference |",
-        "| --- | --- | ---: | ---: | ---: |",
+        (
+            "| framework | path | without observability | metrics | metrics and traces "
+            "| metrics cost | tracing cost |"
+        ),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     labels = target_labels("sqlite")
+
+    def cost(on: float, off: float) -> str:
+        return f"{(on - off) * 1000:+.0f} µs ({on / off - 1:+.0%})"
+
     for fw, r in fws.items():
         median = sqlite_run(r).get("median") or {}
         for path in ("/health", LIST):
-            on = median.get(labels[("starter", path)])
-            off = median.get(labels[("unobserved", path)])
-            if on and off:
-                on_ms, off_ms = on["cpu_ms_per_req"], off["cpu_ms_per_req"]
-                lines.append(
-                    f"| {name(fw)} | `{path}` | {on_ms:.2f} ms | {off_ms:.2f} ms "
-                    f"| {(on_ms - off_ms) * 1000:+.0f} µs ({on_ms / off_ms - 1:+.0%}) |"
-                )
+            cpu = {
+                role: median[labels[(role, path)]]["cpu_ms_per_req"]
+                for role in ("unobserved", "starter", "traced")
+                if labels.get((role, path)) in median
+            }
+            if "unobserved" not in cpu or "starter" not in cpu:
+                continue
+            off, metrics = cpu["unobserved"], cpu["starter"]
+            traced = cpu.get("traced")
+            lines.append(
+                f"| {name(fw)} | `{path}` | {off:.2f} ms | {metrics:.2f} ms "
+                + (f"| {traced:.2f} ms " if traced else "| – ")
+                + f"| {cost(metrics, off)} "
+                + (f"| {cost(traced, metrics)} |" if traced else "| – |")
+            )
+    lines += [
+        "",
+        f"#### What users and tokens cost (CPU per request, SQLite, `GET {LIST}`)",
+        "",
+        (
+            "The default variant (`needs_auth` on) lists its user's items with a bearer "
+            "token: the token's signature and claims are checked and its user read on every "
+            "request."
+        ),
+        "",
+        "| framework | with a token | without users and tokens | difference |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for fw, r in fws.items():
+        median = sqlite_run(r).get("median") or {}
+        on = median.get(labels.get(("auth", LIST), ""))
+        off = median.get(labels[("starter", LIST)])
+        if on and off:
+            on_ms, off_ms = on["cpu_ms_per_req"], off["cpu_ms_per_req"]
+            lines.append(
+                f"| {name(fw)} | {on_ms:.2f} ms | {off_ms:.2f} ms "
+                f"| {(on_ms - off_ms) * 1000:+.0f} µs ({on_ms / off_ms - 1:+.0%}) |"
+            )
     lines += [
         "",
         "#### Versions",

@@ -10,7 +10,10 @@ those not yet in ``AVAILABLE`` are marked "not yet enabled"):
 2. **Time to green**: a fresh render, ``make install`` (the package cache is warm: the
    same project was installed just before) and the generated project's ``make test``.
 3. **Served throughput**: the starter under its own ``make serve`` (2 workers, loopback,
-   ``ENVIRONMENT=production``, 20 items), the same starter without observability, the
+   ``ENVIRONMENT=production``, 20 items; the default variant with ``needs_auth=false``,
+   as the starters were before users and tokens, so the rows stay comparable), the same
+   starter without observability, the default variant (users and tokens on) listing its
+   user's items with a bearer token (a user made by ``make createuser``), the
    framework's bare hello-world app (``bench/apps/<framework>_hello.py``) and a
    framework-free ASGI/WSGI callable (``bench/apps/floor_*.py``: the ``/health`` body,
    and the starter's list query and envelope, checked to be the starter's document),
@@ -45,10 +48,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, ROOT, log, matrix, postgres, timed
+from common import RESULTS, ROOT, CommandError, log, matrix, postgres, timed
 from render import Renderer, bench_green, bench_render, snapshot_template
 from report import machine_info, write_results
-from serve import bench_serve
+from serve import bench_serve, trace_sink
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,8 +87,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def serve_both(
     fw: str, project: Path, renderer: Renderer, work: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """The served measurements of one framework: SQLite (the default variant and the
-    same without observability, one database), then the PostgreSQL variant."""
+    """The served measurements of one framework: SQLite (the default variant without
+    users and tokens, the same exporting traces, the same without observability, on one
+    database; and ``project``, the default variant with users and tokens, on a database of
+    its own), then the PostgreSQL variant (without users and tokens)."""
 
     def installed(name: str, variant: matrix.Variant) -> Path:
         dest = work / name
@@ -93,21 +98,29 @@ def serve_both(
         timed(["make", "install"], cwd=dest)
         return dest
 
-    unobserved = installed("unobserved", matrix.Variant(fw, observability=False))
-    pg_project = installed("postgresql", matrix.Variant(fw, database="postgresql"))
+    # needs_auth=false: the rows measured before users and tokens existed stay comparable.
+    starter = installed("starter", matrix.Variant(fw, needs_auth=False))
+    unobserved = installed("unobserved", matrix.Variant(fw, observability=False, needs_auth=False))
+    pg_project = installed(
+        "postgresql", matrix.Variant(fw, database="postgresql", needs_auth=False)
+    )
     runs = {
         "sqlite": (
-            {"starter": project, "unobserved": unobserved},
+            {"starter": starter, "traced": starter, "unobserved": unobserved, "auth": project},
             f"sqlite:///{work / 'bench.db'}",
         ),
         "postgresql": ({"starter": pg_project}, postgres.cluster().create_database()),
     }
     results = {}
-    for database, (starters, url) in runs.items():
-        result = bench_serve(
-            fw, starters, database, url, work, args.seconds, args.rounds, args.warmup
-        )
-        results[database] = result
+    with trace_sink() as sink:
+        endpoint = f"http://127.0.0.1:{sink.server_port}"
+        for database, (starters, url) in runs.items():
+            results[database] = bench_serve(
+                fw, starters, database, url, work, args.seconds, args.rounds, args.warmup, endpoint
+            )
+    if not sink.exports:  # type: ignore[attr-defined]
+        raise CommandError(f"{fw}: the traced starter exported no spans")
+    for database, result in results.items():
         if result["floor_body_difference"]:
             log(f"{fw}, {database}: the floor's list differs: {result['floor_body_difference']}")
         for label, s in result["median"].items():

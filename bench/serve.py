@@ -1,16 +1,21 @@
-"""Served throughput: the starter under its own ``make serve`` (and the same without
-observability), the framework's bare hello-world app and a framework-free floor app
-under the same server command line, on SQLite and on PostgreSQL, measured by wrk in
-interleaved rounds, with the servers' CPU time per request."""
+"""Served throughput: the starter under its own ``make serve`` (and the same exporting
+traces, without observability, and with users and tokens, requested with a bearer
+token), the framework's bare hello-world app and a framework-free floor app under the
+same server command line, on SQLite and on PostgreSQL, measured by wrk in interleaved
+rounds, with the servers' CPU time per request."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import re
+import secrets
 import shlex
 import statistics
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +25,13 @@ from common import (
     ITEMS,
     LIST,
     ROOT,
+    SIGNED_IN,
     TARGETS,
     WORKERS,
     WRK_SCRIPT,
     CommandError,
     harness,
+    postgres,
     timed,
 )
 
@@ -101,11 +108,45 @@ def swap_app(args: list[str], package: str, app: str) -> list[str]:
     return [out[0], path_flag, str(APPS), *out[1:]]
 
 
+class _Sink(BaseHTTPRequestHandler):
+    """Takes OTLP/HTTP exports and drops them (an empty 200 is a successful export)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.exports += 1  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def trace_sink() -> Iterator[ThreadingHTTPServer]:
+    """A local OTLP/HTTP endpoint for the "traced" starter; ``exports`` counts the batches."""
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    sink.exports = 0  # type: ignore[attr-defined]
+    thread = threading.Thread(target=sink.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        sink.shutdown()
+        sink.server_close()
+
+
+# The items table where the starter's ORM does not call it `items`.
+FLOOR_TABLES = {"drf": "items_item"}
+
+
 def floor_app(command: list[str]) -> str:
     return "floor_asgi:app" if Path(command[0]).name == "uvicorn" else "floor_wsgi:app"
 
 
-def wrk(url: str, seconds: int, connections: int) -> dict[str, Any]:
+def wrk(
+    url: str, seconds: int, connections: int, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     args = [
         "wrk",
         "-t1",
@@ -115,21 +156,28 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, Any]:
         "10s",
         "-s",
         str(WRK_SCRIPT),
-        url,
     ]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    args.append(url)
     proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, check=False)
     match = re.search(r"^WRK_JSON (\{.*\})$", proc.stdout, re.MULTILINE)
     if proc.returncode != 0 or not match:
-        raise CommandError(f"`{shlex.join(args)}` failed:\n{proc.stdout}\n{proc.stderr}")
+        shown = shlex.join(args)
+        for value in (headers or {}).values():
+            shown = shown.replace(value, "<redacted>")
+        raise CommandError(f"`{shown}` failed:\n{proc.stdout}\n{proc.stderr}")
     data: dict[str, Any] = json.loads(match.group(1))
     return data
 
 
-def measure(server: harness.Server, path: str, seconds: int) -> dict[str, Any]:
+def measure(
+    server: harness.Server, path: str, seconds: int, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     assert server.proc is not None
     pgid = server.proc.pid
     cpu0 = harness.group_cpu_seconds(pgid)
-    data = wrk(server.base_url + path, seconds, CONNECTIONS)
+    data = wrk(server.base_url + path, seconds, CONNECTIONS, headers)
     cpu = harness.group_cpu_seconds(pgid) - cpu0
     requests = data["requests"]
     errors = sum(
@@ -174,9 +222,34 @@ def venv_versions(project: Path) -> dict[str, str]:
     return versions
 
 
-def seed_items(server: harness.Server) -> None:
-    """``ITEMS`` items through the API, then check that one page lists them all."""
+def own_database(database_url: str, role: str) -> str:
+    """A fresh database beside ``database_url``, for a role whose schema differs."""
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        return f"sqlite:///{path.with_name(f'{path.stem}-{role}{path.suffix}')}"
+    return postgres.cluster().create_database()
+
+
+def sign_in(server: harness.Server, project: Path) -> dict[str, str]:
+    """A user made with ``make createuser`` (from the environment, as a script runs it) and
+    a token from ``POST /api/auth/token``: the headers of that user's requests."""
+    username, password = "bench", secrets.token_urlsafe(16)
+    timed(
+        ["make", "createuser"],
+        cwd=project,
+        env={**server.env, "USERNAME": username, "PASSWORD": password},
+        timeout=120,
+    )
     with server.client() as client:
+        r = client.post("/api/auth/token", data={"username": username, "password": password})
+    if r.status_code != 200:
+        raise CommandError(f"POST /api/auth/token: {r.status_code} {r.content[:300]!r}")
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def seed_items(server: harness.Server, headers: dict[str, str] | None = None) -> None:
+    """``ITEMS`` items through the API, then check that one page lists them all."""
+    with server.client(headers=headers or {}) as client:
         for i in range(ITEMS):
             item = {"name": f"bench item {i + 1:02d}", "description": "seeded", "quantity": i}
             r = client.post("/api/items", json=item)
@@ -207,9 +280,15 @@ def bench_serve(
     seconds: int,
     rounds: int,
     warmup: int,
+    trace_endpoint: str,
 ) -> dict[str, Any]:
     """Serve ``projects`` (role: project; "starter" first, which also serves the
-    baselines) on one database and measure ``TARGETS[database]`` in interleaved rounds."""
+    baselines) on one database and measure ``TARGETS[database]`` in interleaved rounds.
+
+    The roles of ``SIGNED_IN`` (users and tokens) get a database of their own (SQLite:
+    a file next to the shared one; PostgreSQL: another database of the same server), a
+    user, and their items and requests carry that user's token; the "traced" role
+    exports its spans to ``trace_endpoint``."""
     targets = TARGETS[database]
     env: dict[str, str | None] = {"WEB_CONCURRENCY": str(WORKERS)}
     project = projects["starter"]
@@ -219,27 +298,40 @@ def bench_serve(
         "HOST": "127.0.0.1",
         "DATABASE_URL": database_url,
         "ENVIRONMENT": "production",
+        "SECRET_KEY": secrets.token_urlsafe(32),
         **env,
     }
     # The starters share one database: the same schema, the same items.
     timed(["make", "migrate"], cwd=project, env=base, timeout=300)
     command = serve_command(project, {**base, "PORT": "8000"})
+    roles = dict.fromkeys(role for role, _, _ in targets)
+    urls = {role: database_url for role in roles}
+    for role in SIGNED_IN & roles.keys() & projects.keys():
+        urls[role] = own_database(database_url, role)
+        own = {"DATABASE_URL": urls[role], "SECRET_KEY": secrets.token_urlsafe(32)}
+        timed(["make", "migrate"], cwd=projects[role], env={**base, **own}, timeout=300)
+
+    role_env = {
+        "floor": {"FLOOR_ITEMS_TABLE": FLOOR_TABLES.get(fw, "items")},
+        "traced": {"OTEL_EXPORTER_OTLP_ENDPOINT": trace_endpoint},
+    }
 
     def server(
         role: str, where: Path, command: list[str] | None = None, port: int | None = None
     ) -> Any:
+        # A token that outlives the run, however long its rounds take.
+        lifetime = {"ACCESS_TOKEN_MINUTES": "600"} if role in SIGNED_IN else {}
         return harness.Server(
             where,
-            database_url=database_url,
+            database_url=urls[role],
             log_path=work / f"server-{database}-{role}.log",
-            env=env,
+            env={**env, **role_env.get(role, {}), **lifetime},
             migrate=False,
             startup_timeout=180,
             command=command,
             port=port,
         )
 
-    roles = dict.fromkeys(role for role, _, _ in targets)
     servers = {role: server(role, projects[role]) for role in roles if role in projects}
     baselines = {"bare": f"{fw}_hello:app", "floor": floor_app(command)}
     for role, module in baselines.items():
@@ -262,13 +354,17 @@ def bench_serve(
             stack.enter_context(s)
         starter = servers["starter"]
         seed_items(starter)
+        headers: dict[str, dict[str, str]] = {}
+        for role in SIGNED_IN & servers.keys():
+            headers[role] = sign_in(servers[role], projects[role])
+            seed_items(servers[role], headers[role])
         result["floor_body_difference"] = body_difference(starter, servers["floor"])
         for role, path, _ in targets:
-            wrk(servers[role].base_url + path, warmup, CONNECTIONS)
+            wrk(servers[role].base_url + path, warmup, CONNECTIONS, headers.get(role))
         samples: dict[str, list[dict[str, Any]]] = {label: [] for *_, label in targets}
         for _ in range(rounds):
             for role, path, label in targets:
-                samples[label].append(measure(servers[role], path, seconds))
+                samples[label].append(measure(servers[role], path, seconds, headers.get(role)))
         result["starter_log_tail"] = "\n".join(starter.log().splitlines()[-3:])
     result["samples"] = samples
     result["median"] = {label: median_sample(s) for label, s in samples.items()}

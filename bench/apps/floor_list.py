@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+# Django names the table after its app and model.
+TABLE = os.environ.get("FLOOR_ITEMS_TABLE", "items")
 PAGE = (
     "SELECT id, name, description, quantity, created_at, updated_at "
-    "FROM items ORDER BY id LIMIT {limit} OFFSET {offset}"
+    f"FROM {TABLE} ORDER BY id LIMIT {{limit}} OFFSET {{offset}}"
 )
-COUNT = "SELECT COUNT(*) FROM items"
+COUNT = f"SELECT COUNT(*) FROM {TABLE}"
 COLUMNS = ("id", "name", "description", "quantity", "created_at", "updated_at")
 _connection: Any = None
 
