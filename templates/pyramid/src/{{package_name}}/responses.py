@@ -24,6 +24,11 @@ class ApiResponse(Response):  # type: ignore[misc]  # WebOb is untyped
         return list(self.headerlist)
 
 
+def json_response(document: Any) -> ApiResponse:
+    """A 200 response with `document` written as the `json` renderer writes it."""
+    return ApiResponse(body=json.dumps(document).encode(), content_type="application/json")
+
+
 def problem_response(
     status: int, detail: str | None = None, headers: Mapping[str, str] | None = None
 ) -> ApiResponse:
