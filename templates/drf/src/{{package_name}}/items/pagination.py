@@ -53,8 +53,14 @@ class ItemPagination(BasePagination):
         if errors:
             raise ValidationError(errors)
         self.limit, self.offset = int(limit), int(offset)
-        self.total = queryset.count()
-        return list(queryset[self.offset : self.offset + self.limit])
+        # One row past the page: unless it comes back, this is the last page, and the total
+        # follows from it without a COUNT query.
+        page = list(queryset[self.offset : self.offset + self.limit + 1])
+        if len(page) <= self.limit and (page or not self.offset):
+            self.total = self.offset + len(page)
+        else:
+            self.total = queryset.count()
+        return page[: self.limit]
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(

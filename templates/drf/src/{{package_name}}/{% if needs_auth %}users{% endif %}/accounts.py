@@ -107,9 +107,10 @@ def create_user(
 
 def user_for_token(claims: Claims) -> User:
     """The token's user; `InvalidToken` when gone, inactive, or it changed password since."""
-    user = User.objects.filter(pk=claims.user_id, is_active=True).select_related("state").first()
-    if user is None:
-        raise InvalidToken
+    try:
+        user = User.objects.select_related("state").get(pk=claims.user_id, is_active=True)
+    except User.DoesNotExist:
+        raise InvalidToken from None
     try:
         changed_at = user.state.password_changed_at
     except UserState.DoesNotExist:
