@@ -28,7 +28,7 @@ lint: $(UV) ## lint the template's own Python (tests, bench, and hooks/docs when
 	$(UV) run ruff format --check $(LINT_PATHS)
 
 bench: $(UV) ## benchmarks of the template and the starters (about 45 minutes; needs wrk and PostgreSQL); BENCH_ARGS=--quick
-	$(UV) run --with matplotlib python bench/run.py $(BENCH_ARGS)
+	$(UV) run --with matplotlib --with py-spy python bench/run.py $(BENCH_ARGS)
 
 # The tag `copier copy --vcs-ref vX.Y.Z` and `copier update` read: annotated,
 # on a clean, committed tree, and only once CHANGELOG.md says what it brings.

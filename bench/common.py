@@ -38,8 +38,11 @@ ITEMS_MIN_RATIO = 0.30
 P99_MAX_MS = 50.0
 CONNECTIONS = 32
 WORKERS = 2
-ITEMS = 20
-LIST = f"/api/items?limit={ITEMS}"
+# Items in the benchmark's table, listed a page at a time: more than a page, so that the
+# page measured is not the last one (a last page can know its total without counting).
+ITEMS = 60
+PAGE = 20
+LIST = f"/api/items?limit={PAGE}"
 
 # What each database's round measures, in order: (server role, path, label). "floor" and
 # "bare" are the baselines (bench/apps) under the starter's own server command line;
@@ -67,6 +70,18 @@ TARGETS = {
         ("starter", "/health", "starter /health"),
         ("starter", LIST, f"starter {LIST}"),
     ),
+}
+
+
+def target_labels(database: str) -> dict[tuple[str, str], str]:
+    """The label of each (server role, path) measured on ``database``."""
+    return {(role, path): label for role, path, label in TARGETS[database]}
+
+
+# What py-spy profiles after the rounds (bench/profile.py), per database: (role, path).
+PROFILED = {
+    "sqlite": (("starter", "/health"), ("starter", LIST), ("auth", LIST)),
+    "postgresql": (("starter", LIST),),
 }
 DATABASE_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 # The roles whose project has users and tokens: a database of their own (their schema has

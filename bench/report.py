@@ -28,6 +28,7 @@ from common import (
     copier_command,
     harness,
     log,
+    target_labels,
 )
 
 README_START = "<!-- bench-results:start -->"
@@ -85,11 +86,6 @@ def machine_info() -> dict[str, Any]:
 
 def mark(ok: bool) -> str:
     return "✅" if ok else "❌"
-
-
-def target_labels(database: str) -> dict[tuple[str, str], str]:
-    """The label of each (server role, path) measured on ``database``."""
-    return {(role, path): label for role, path, label in TARGETS[database]}
 
 
 def served_rows(
@@ -278,6 +274,7 @@ def render_markdown(data: dict[str, Any]) -> str:
                 f"| {name(fw)} | {on_ms:.2f} ms | {off_ms:.2f} ms "
                 f"| {(on_ms - off_ms) * 1000:+.0f} µs ({on_ms / off_ms - 1:+.0%}) |"
             )
+    lines += profile_rows(fws, name)
     lines += [
         "",
         "#### Versions",
@@ -295,6 +292,45 @@ def render_markdown(data: dict[str, Any]) -> str:
         for fw, phase, e in errors:
             lines += [f"{name(fw)}, {phase}:", "", "```", e.strip()[-1500:], "```", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# A project function on (nearly) every sampled stack is a wrapper of the whole request
+# (a middleware, the app's entry point): the profile names what those wrappers lead to.
+WRAPPER_SHARE = 0.9
+
+
+def profile_rows(fws: dict[str, Any], name: Any) -> list[str]:
+    """The table of the py-spy profiles (bench/profiles.py), one row per profiled request."""
+    lines = [
+        "",
+        "#### Where the CPU goes (py-spy sampling the workers under wrk)",
+        "",
+        (
+            "Each sample is charged to the code of its innermost Python frame (self time; "
+            "native code such as the database driver counts for the frame that called it) "
+            "and to each of the project's own functions on its stack (inclusive time; "
+            f"those on more than {WRAPPER_SHARE:.0%} of the samples, which wrap the "
+            "whole request, are left out)."
+        ),
+        "",
+        "| framework | request | samples | self time, by code | the project's functions (inclusive) |",
+        "| --- | --- | ---: | --- | --- |",
+    ]
+    for fw, r in fws.items():
+        for database, x in (r.get("serve") or {}).items():
+            for label, p in (x.get("profiles") or {}).items():
+                request = f"{label.removeprefix('starter ')}, {DATABASE_TITLES[database]}"
+                if "error" in p:
+                    lines.append(f"| {name(fw)} | {request} | – | {p['error']} | |")
+                    continue
+                owners = ", ".join(f"{o} {share:.0%}" for o, share in p["owners"])
+                own = ", ".join(
+                    f"`{f}` {share:.0%}" for f, share in p["own"] if share < WRAPPER_SHARE
+                )
+                lines.append(
+                    f"| {name(fw)} | {request} | {p['samples']:,} | {owners} | {own or '–'} |"
+                )
+    return lines
 
 
 def render_chart(data: dict[str, Any], path: Path) -> None:

@@ -10,7 +10,7 @@ those not yet in ``AVAILABLE`` are marked "not yet enabled"):
 2. **Time to green**: a fresh render, ``make install`` (the package cache is warm: the
    same project was installed just before) and the generated project's ``make test``.
 3. **Served throughput**: the starter under its own ``make serve`` (2 workers, loopback,
-   ``ENVIRONMENT=production``, 20 items; the default variant with ``needs_auth=false``,
+   ``ENVIRONMENT=production``, 60 items, pages of 20; the default variant with ``needs_auth=false``,
    as the starters were before users and tokens, so the rows stay comparable), the same
    starter without observability, the default variant (users and tokens on) listing its
    user's items with a bearer token (a user made by ``make createuser``), the

@@ -24,6 +24,8 @@ from common import (
     CONNECTIONS,
     ITEMS,
     LIST,
+    PAGE,
+    PROFILED,
     ROOT,
     SIGNED_IN,
     TARGETS,
@@ -32,8 +34,10 @@ from common import (
     CommandError,
     harness,
     postgres,
+    target_labels,
     timed,
 )
+from profiles import profile
 
 # Distributions whose versions the results name (those installed in each venv).
 VERSIONED = [
@@ -248,7 +252,8 @@ def sign_in(server: harness.Server, project: Path) -> dict[str, str]:
 
 
 def seed_items(server: harness.Server, headers: dict[str, str] | None = None) -> None:
-    """``ITEMS`` items through the API, then check that one page lists them all."""
+    """``ITEMS`` items through the API, then check that the measured page lists ``PAGE`` of
+    them and counts them all."""
     with server.client(headers=headers or {}) as client:
         for i in range(ITEMS):
             item = {"name": f"bench item {i + 1:02d}", "description": "seeded", "quantity": i}
@@ -256,7 +261,8 @@ def seed_items(server: harness.Server, headers: dict[str, str] | None = None) ->
             if r.status_code != 201:
                 raise CommandError(f"seeding item {i + 1}: {r.status_code} {r.content[:300]!r}")
         r = client.get(LIST)
-        if r.status_code != 200 or len(r.json().get("items", [])) != ITEMS:
+        page = r.json() if r.status_code == 200 else {}
+        if len(page.get("items", [])) != PAGE or page.get("total") != ITEMS:
             raise CommandError(f"GET {LIST}: {r.status_code} {r.content[:300]!r}")
 
 
@@ -290,6 +296,7 @@ def bench_serve(
     user, and their items and requests carry that user's token; the "traced" role
     exports its spans to ``trace_endpoint``."""
     targets = TARGETS[database]
+    labels = target_labels(database)
     env: dict[str, str | None] = {"WEB_CONCURRENCY": str(WORKERS)}
     project = projects["starter"]
     package = package_name(project)
@@ -365,6 +372,18 @@ def bench_serve(
         for _ in range(rounds):
             for role, path, label in targets:
                 samples[label].append(measure(servers[role], path, seconds, headers.get(role)))
+        result["profiles"] = {}
+        for role, path in PROFILED[database]:
+            if role in servers:
+                url, role_headers = servers[role].base_url + path, headers.get(role)
+                result["profiles"][labels[role, path]] = profile(
+                    servers[role],
+                    path,
+                    seconds,
+                    projects[role],
+                    lambda: wrk(url, seconds, CONNECTIONS, role_headers),  # noqa: B023
+                    work,
+                )
         result["starter_log_tail"] = "\n".join(starter.log().splitlines()[-3:])
     result["samples"] = samples
     result["median"] = {label: median_sample(s) for label, s in samples.items()}
