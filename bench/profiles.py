@@ -29,7 +29,7 @@ from common import CommandError, harness
 
 # Samples a second per worker: enough for shares to the percent over a few seconds,
 # few enough that py-spy's own CPU barely disturbs the two workers it samples.
-RATE = 200
+RATE = 400
 # How many owners and functions a profile keeps.
 TOP = 8
 # A frame as py-spy's raw format writes it with --full-filenames: "function (path:line)".
