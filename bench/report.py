@@ -300,8 +300,9 @@ WRAPPER_SHARE = 0.9
 
 
 def profile_rows(fws: dict[str, Any], name: Any) -> list[str]:
-    """The table of the py-spy profiles (bench/profiles.py), one row per profiled request."""
-    lines = [
+    """The table of the py-spy profiles (bench/profiles.py), one row per profiled request
+    (none for a results file from before the profiles)."""
+    header = [
         "",
         "#### Where the CPU goes (py-spy sampling the workers under wrk)",
         "",
@@ -316,6 +317,7 @@ def profile_rows(fws: dict[str, Any], name: Any) -> list[str]:
         "| framework | request | samples | self time, by code | the project's functions (inclusive) |",
         "| --- | --- | ---: | --- | --- |",
     ]
+    lines = []
     for fw, r in fws.items():
         for database, x in (r.get("serve") or {}).items():
             for label, p in (x.get("profiles") or {}).items():
@@ -330,7 +332,7 @@ def profile_rows(fws: dict[str, Any], name: Any) -> list[str]:
                 lines.append(
                     f"| {name(fw)} | {request} | {p['samples']:,} | {owners} | {own or '–'} |"
                 )
-    return lines
+    return header + lines if lines else []
 
 
 def render_chart(data: dict[str, Any], path: Path) -> None:
