@@ -21,7 +21,8 @@ those not yet in ``AVAILABLE`` are marked "not yet enabled"):
    application swapped, from the starter's own venv; on SQLite, then the PostgreSQL
    variant against a PostgreSQL server of its own (``tests/postgres.py``). wrk (1
    thread, 32 connections) measures requests/s and p50/p99 latency, in interleaved
-   rounds; the servers' own CPU time per request is read from /proc.
+   rounds; the servers' own CPU time per request is read from /proc. Then py-spy
+   profiles the starters under the same load (``bench/profiles.py``).
 
 Results: ``bench/results/latest.{md,png,json}``; a full run also rewrites the results
 block of the root README (between the ``bench-results`` markers).
