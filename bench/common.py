@@ -78,7 +78,7 @@ def target_labels(database: str) -> dict[tuple[str, str], str]:
     return {(role, path): label for role, path, label in TARGETS[database]}
 
 
-# What py-spy profiles after the rounds (bench/profile.py), per database: (role, path).
+# What py-spy profiles after the rounds (bench/profiles.py), per database: (role, path).
 PROFILED = {
     "sqlite": (("starter", "/health"), ("starter", LIST), ("auth", LIST)),
     "postgresql": (("starter", LIST),),

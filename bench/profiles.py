@@ -17,11 +17,11 @@ of showing a profile.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ from common import CommandError, harness
 RATE = 400
 # How many owners and functions a profile keeps.
 TOP = 8
-# A frame as py-spy's raw format writes it with --full-filenames: "function (path:line)".
 _STDLIB = f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/"
 
 
@@ -58,7 +57,8 @@ def owner(path: str, project: Path) -> str:
 
 
 def _frame(text: str) -> tuple[str, str]:
-    """(function, path) of one raw frame."""
+    """(function, path) of one frame as py-spy's raw format writes it with
+    ``--full-filenames``: ``function (path:line)``."""
     function, _, rest = text.rpartition(" (")
     path = rest.rstrip(")").rsplit(":", 1)[0]
     return function, path
@@ -95,24 +95,12 @@ def summarise(raw: str, project: Path) -> dict[str, Any]:
     }
 
 
-def _workers(pgid: int) -> list[int]:
-    """The processes of a server's group that no other member started: its workers (the
-    master, make and the shell each started one)."""
-    members = harness.group_members(pgid)
-    parents = set()
-    for pid in members:
-        with contextlib.suppress(OSError):
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            parents.add(int(stat[stat.rfind(")") + 2 :].split()[1]))
-    return [pid for pid in members if pid not in parents]
-
-
 def profile(
     server: harness.Server,
     path: str,
     seconds: int,
     project: Path,
-    load: Any,
+    load: Callable[[], object],
     work: Path,
 ) -> dict[str, Any]:
     """Sample ``server``'s workers for ``seconds`` while ``load()`` runs wrk on ``path``."""
@@ -122,7 +110,7 @@ def profile(
     assert server.proc is not None
     outputs = []
     procs = []
-    for pid in _workers(server.proc.pid):
+    for pid in harness.group_leaves(server.proc.pid):
         out = work / f"py-spy-{pid}.txt"
         outputs.append(out)
         procs.append(

@@ -7,6 +7,7 @@ rounds, with the servers' CPU time per request."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import secrets
@@ -375,14 +376,10 @@ def bench_serve(
         result["profiles"] = {}
         for role, path in PROFILED[database]:
             if role in servers:
-                url, role_headers = servers[role].base_url + path, headers.get(role)
+                url = servers[role].base_url + path
+                load = functools.partial(wrk, url, seconds, CONNECTIONS, headers.get(role))
                 result["profiles"][labels[role, path]] = profile(
-                    servers[role],
-                    path,
-                    seconds,
-                    projects[role],
-                    lambda: wrk(url, seconds, CONNECTIONS, role_headers),  # noqa: B023
-                    work,
+                    servers[role], path, seconds, projects[role], load, work
                 )
         result["starter_log_tail"] = "\n".join(starter.log().splitlines()[-3:])
     result["samples"] = samples

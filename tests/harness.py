@@ -461,6 +461,14 @@ def group_members(pgid: int) -> list[int]:
     return [pid for pid, fields in _group_stats(pgid) if fields[0] != "Z"]
 
 
+def group_leaves(pgid: int) -> list[int]:
+    """Live processes of a process group that started no other member: a server's workers
+    (make, the shell and the master each started one)."""
+    stats = [(pid, fields) for pid, fields in _group_stats(pgid) if fields[0] != "Z"]
+    parents = {int(fields[1]) for _, fields in stats}
+    return [pid for pid, _ in stats if pid not in parents]
+
+
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
