@@ -23,6 +23,7 @@ from typing import Any
 from common import (
     APPS,
     CONNECTIONS,
+    GTHREAD_ARGS,
     ITEMS,
     LIST,
     PAGE,
@@ -347,13 +348,19 @@ def bench_serve(
             port = harness.free_port()
             args = swap_app(serve_command(project, {**base, "PORT": str(port)}), package, module)
             servers[role] = server(role, project, args, port)
+    if "gthread" in roles and Path(command[0]).name == "gunicorn":
+        port = harness.free_port()
+        args = [*serve_command(project, {**base, "PORT": str(port)}), *GTHREAD_ARGS]
+        servers["gthread"] = server("gthread", project, args, port)
+    # What this framework's server does not run (gthread under uvicorn) is not measured.
+    targets = tuple(t for t in targets if t[0] in servers)
     result: dict[str, Any] = {
         "database": database,
         "server": Path(command[0]).name,
         "command": shlex.join(command).replace(str(project) + "/", ""),
         "versions": venv_versions(project),
     }
-    for role in baselines:
+    for role in (*baselines, "gthread"):
         if role in servers:
             line = shlex.join(servers[role].command or []).replace(str(ROOT) + "/", "")
             result[f"{role}_command"] = line
