@@ -43,6 +43,15 @@ FRAMEWORK_TITLES = {
 }
 
 
+# The one-minute load average at the start below which the machine counts as idle.
+IDLE_LOAD = 0.5
+
+
+def was_idle(machine: dict[str, Any]) -> bool:
+    """Whether nothing else was running when the benchmark started."""
+    return bool(machine["load_start"][0] < IDLE_LOAD)
+
+
 def machine_info() -> dict[str, Any]:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -133,10 +142,17 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"Python {m['python']}, {m['copier']}, {m['uv']}, {m['wrk']}. "
         f"Template: {data['template']['commit']}"
         + (" with uncommitted changes" if data["template"]["dirty"] == "yes" else "")
-        + ". **The machine was shared** with other work (load average "
-        f"{m['load_start'][0]:.1f} at the start, {m['load_end'][0]:.1f} at the end, on "
-        f"{m['cores']} cores): absolute times are pessimistic and noisy; the ratios, measured "
-        "back to back in the same run, are the figures to compare.",
+        + (
+            ". The machine was otherwise idle (load average "
+            f"{m['load_start'][0]:.1f} at the start, on {m['cores']} cores; "
+            f"{m['load_end'][0]:.1f} at the end is the benchmark's own): the ratios, "
+            "measured back to back in the same run, are still the figures to compare."
+            if was_idle(m)
+            else ". **The machine was shared** with other work (load average "
+            f"{m['load_start'][0]:.1f} at the start, {m['load_end'][0]:.1f} at the end, on "
+            f"{m['cores']} cores): absolute times are pessimistic and noisy; the ratios, "
+            "measured back to back in the same run, are the figures to compare."
+        ),
         "",
         f"Settings: {data['settings']}.",
         "",
@@ -408,7 +424,8 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
     )
     fig.suptitle(
         f"copier-api-starter benchmarks, {data['date']}: {m['cpu']}, {m['cores']} cores "
-        f"(shared, load {m['load_start'][0]:.1f}), Python {m['python']}{note}",
+        f"({'idle' if was_idle(m) else 'shared'}, load {m['load_start'][0]:.1f}), "
+        f"Python {m['python']}{note}",
         fontsize=10,
     )
     fig.tight_layout()
