@@ -13,7 +13,8 @@ those not yet in ``AVAILABLE`` are marked "not yet enabled"):
    ``ENVIRONMENT=production``, 60 items, pages of 20; the default variant with ``needs_auth=false``,
    as the starters were before users and tokens, so the rows stay comparable), the same
    starter without observability, the default variant (users and tokens on) listing its
-   user's items with a bearer token (a user made by ``make createuser``), the
+   user's items with a bearer token (a user made by ``make createuser``), the gunicorn
+   starters' list under ``gthread`` workers (``GTHREAD_ARGS``), the
    framework's bare hello-world app (``bench/apps/<framework>_hello.py``) and a
    framework-free ASGI/WSGI callable (``bench/apps/floor_*.py``: the ``/health`` body,
    and the starter's list query and envelope, checked to be the starter's document),
