@@ -52,6 +52,8 @@ LIST = f"/api/items?limit={PAGE}"
 # to a local OTLP sink; "unobserved" the same options without observability: together they
 # show what metrics and tracing cost per request. "auth" is the default variant (users and
 # tokens on), its list requested with a bearer token, to show what authentication costs.
+# "async" is the same options with async views (`needs_async`), for the frameworks that
+# have them, on SQLite and on PostgreSQL.
 # "gthread" is the starter's own gunicorn command line with threaded workers
 # (`GTHREAD_ARGS`), measured only where the starter serves with gunicorn: which worker
 # class serves the list better is decided by this row, not by a hello-world.
@@ -67,12 +69,14 @@ TARGETS = {
         ("traced", "/health", "starter exporting traces /health"),
         ("traced", LIST, f"starter exporting traces {LIST}"),
         ("auth", LIST, f"starter with users and tokens {LIST}"),
+        ("async", LIST, f"starter with async views {LIST}"),
         ("gthread", LIST, f"starter with gthread workers {LIST}"),
     ),
     "postgresql": (
         ("floor", LIST, f"framework-free floor {LIST}"),
         ("starter", "/health", "starter /health"),
         ("starter", LIST, f"starter {LIST}"),
+        ("async", LIST, f"starter with async views {LIST}"),
         ("gthread", LIST, f"starter with gthread workers {LIST}"),
     ),
 }
@@ -88,8 +92,8 @@ def target_labels(database: str) -> dict[tuple[str, str], str]:
 
 # What py-spy profiles after the rounds (bench/profiles.py), per database: (role, path).
 PROFILED = {
-    "sqlite": (("starter", "/health"), ("starter", LIST), ("auth", LIST)),
-    "postgresql": (("starter", LIST),),
+    "sqlite": (("starter", "/health"), ("starter", LIST), ("auth", LIST), ("async", LIST)),
+    "postgresql": (("starter", LIST), ("async", LIST)),
 }
 DATABASE_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 # The roles whose project has users and tokens: a database of their own (their schema has

@@ -13,8 +13,9 @@ those not yet in ``AVAILABLE`` are marked "not yet enabled"):
    ``ENVIRONMENT=production``, 60 items, pages of 20; the default variant with ``needs_auth=false``,
    as the starters were before users and tokens, so the rows stay comparable), the same
    starter without observability, the default variant (users and tokens on) listing its
-   user's items with a bearer token (a user made by ``make createuser``), the gunicorn
-   starters' list under ``gthread`` workers (``GTHREAD_ARGS``), the
+   user's items with a bearer token (a user made by ``make createuser``), the same
+   options with async views (FastAPI, Flask), the gunicorn starters' list under
+   ``gthread`` workers (``GTHREAD_ARGS``), the
    framework's bare hello-world app (``bench/apps/<framework>_hello.py``) and a
    framework-free ASGI/WSGI callable (``bench/apps/floor_*.py``: the ``/health`` body,
    and the starter's list query and envelope, checked to be the starter's document),
@@ -90,9 +91,10 @@ def serve_both(
     fw: str, project: Path, renderer: Renderer, work: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     """The served measurements of one framework: SQLite (the default variant without
-    users and tokens, the same exporting traces, the same without observability, on one
-    database; and ``project``, the default variant with users and tokens, on a database of
-    its own), then the PostgreSQL variant (without users and tokens)."""
+    users and tokens, the same exporting traces, the same without observability, the same
+    with async views where the framework has them, on one database; and ``project``, the
+    default variant with users and tokens, on a database of its own), then the PostgreSQL
+    variant (without users and tokens, and with async views)."""
 
     def installed(name: str, variant: matrix.Variant) -> Path:
         dest = work / name
@@ -106,12 +108,17 @@ def serve_both(
     pg_project = installed(
         "postgresql", matrix.Variant(fw, database="postgresql", needs_auth=False)
     )
+    sqlite = {"starter": starter, "traced": starter, "unobserved": unobserved, "auth": project}
+    pg = {"starter": pg_project}
+    if fw in matrix.ASYNC_CAPABLE:
+        sqlite["async"] = installed("async", matrix.Variant(fw, needs_async=True, needs_auth=False))
+        pg["async"] = installed(
+            "async-postgresql",
+            matrix.Variant(fw, needs_async=True, database="postgresql", needs_auth=False),
+        )
     runs = {
-        "sqlite": (
-            {"starter": starter, "traced": starter, "unobserved": unobserved, "auth": project},
-            f"sqlite:///{work / 'bench.db'}",
-        ),
-        "postgresql": ({"starter": pg_project}, postgres.cluster().create_database()),
+        "sqlite": (sqlite, f"sqlite:///{work / 'bench.db'}"),
+        "postgresql": (pg, postgres.cluster().create_database()),
     }
     results = {}
     with trace_sink() as sink:

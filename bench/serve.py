@@ -1,6 +1,6 @@
 """Served throughput: the starter under its own ``make serve`` (and the same exporting
 traces, without observability, with users and tokens, requested with a bearer
-token, and under gunicorn's gthread workers), the framework's bare hello-world app and a framework-free floor app under the
+token, with async views, and under gunicorn's gthread workers), the framework's bare hello-world app and a framework-free floor app under the
 same server command line, on SQLite and on PostgreSQL, measured by wrk in interleaved
 rounds, with the servers' CPU time per request."""
 
