@@ -1,8 +1,9 @@
 """Served throughput: the starter under its own ``make serve`` (and the same exporting
-traces, without observability, with users and tokens, requested with a bearer
-token, with async views, and under gunicorn's gthread workers), the framework's bare hello-world app and a framework-free floor app under the
-same server command line, on SQLite and on PostgreSQL, measured by wrk in interleaved
-rounds, with the servers' CPU time per request."""
+traces, without observability, with users and tokens, requested with a bearer token,
+with async views, and under gunicorn's gthread workers), the framework's bare
+hello-world app and a framework-free floor app under the same server command line, on
+SQLite and on PostgreSQL, measured by wrk in interleaved rounds, with the servers' CPU
+time per request."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import shlex
 import statistics
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -342,17 +343,21 @@ def bench_serve(
         )
 
     servers = {role: server(role, projects[role]) for role in roles if role in projects}
-    baselines = {"bare": f"{fw}_hello:app", "floor": floor_app(command)}
-    for role, module in baselines.items():
+    # The roles served by the starter's own command line, changed: the baselines swap the
+    # application; gthread (gunicorn only) adds threaded workers.
+    derived: dict[str, Callable[[list[str]], list[str]]] = {
+        "bare": lambda args: swap_app(args, package, f"{fw}_hello:app"),
+        "floor": lambda args: swap_app(args, package, floor_app(command)),
+    }
+    if Path(command[0]).name == "gunicorn":
+        derived["gthread"] = lambda args: [*args, *GTHREAD_ARGS]
+    for role, derive in derived.items():
         if role in roles:
             port = harness.free_port()
-            args = swap_app(serve_command(project, {**base, "PORT": str(port)}), package, module)
+            args = derive(serve_command(project, {**base, "PORT": str(port)}))
             servers[role] = server(role, project, args, port)
-    if "gthread" in roles and Path(command[0]).name == "gunicorn":
-        port = harness.free_port()
-        args = [*serve_command(project, {**base, "PORT": str(port)}), *GTHREAD_ARGS]
-        servers["gthread"] = server("gthread", project, args, port)
-    # What this framework's server does not run (gthread under uvicorn) is not measured.
+    # A role this framework has no server for (async views, gthread under uvicorn) is
+    # not measured.
     targets = tuple(t for t in targets if t[0] in servers)
     result: dict[str, Any] = {
         "database": database,
@@ -360,7 +365,7 @@ def bench_serve(
         "command": shlex.join(command).replace(str(project) + "/", ""),
         "versions": venv_versions(project),
     }
-    for role in (*baselines, "gthread"):
+    for role in derived:
         if role in servers:
             line = shlex.join(servers[role].command or []).replace(str(ROOT) + "/", "")
             result[f"{role}_command"] = line
